@@ -1,0 +1,341 @@
+//! Start-up: connect storage, assemble the router, bind, serve until shutdown.
+
+use std::net::SocketAddr;
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::{Next, from_fn};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Extension, Json, Router};
+use metrics_exporter_prometheus::PrometheusHandle;
+use serde::Serialize;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi as _;
+use utoipa::openapi::OpenApi;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::config::Config;
+use crate::platform::cache::{self, SharedKeyValue};
+use crate::platform::db::Db;
+use crate::platform::error::{PROBLEM_JSON, Problem};
+use crate::platform::routing::{ApiRouter, PermissionInfo, permission_catalogue};
+use crate::platform::{ApiError, telemetry};
+use crate::{identity, system};
+
+/// Everything a request handler may need; one per process, shared by all requests.
+pub struct App {
+    pub config: Config,
+    pub db: Db,
+    pub kv: SharedKeyValue,
+    /// Generated from the routes at start-up.
+    pub permissions: Vec<PermissionInfo>,
+    openapi: OpenApi,
+    metrics: PrometheusHandle,
+}
+
+#[derive(Clone)]
+pub struct AppState(pub Arc<App>);
+
+impl Deref for AppState {
+    type Target = App;
+
+    fn deref(&self) -> &App {
+        &self.0
+    }
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "Bazaar API", description = "Storefront (`/api/v1`) and back office (`/api/v1/admin`) of the Bazaar e-commerce platform. Errors are RFC 9457 problem documents."),
+    components(schemas(Problem, crate::platform::error::FieldError))
+)]
+struct ApiDoc;
+
+/// All API routes and their OpenAPI description.
+fn api() -> (Router<AppState>, OpenApi) {
+    let admin = identity::routes::admin_router().merge(system::routes::admin_router());
+    let storefront = system::routes::storefront_router();
+    let (router, api) = ApiRouter::new()
+        .nest("/api/v1/admin", admin)
+        .nest("/api/v1", storefront)
+        .split();
+    let mut doc = ApiDoc::openapi();
+    doc.merge(api);
+    doc.components
+        .get_or_insert_with(Default::default)
+        .add_security_scheme(
+            "staff_session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                identity::session::COOKIE,
+                "Session cookie set by POST /api/v1/admin/auth/login; writes also need X-CSRF-Token.",
+            ))),
+        );
+    (router, doc)
+}
+
+/// The OpenAPI document, without starting a server (for `bazaar openapi`).
+pub fn openapi_document() -> OpenApi {
+    api().1
+}
+
+impl App {
+    /// Connects storage and, with `database.auto_migrate`, runs pending migrations.
+    pub async fn open(config: Config) -> anyhow::Result<Self> {
+        let db = Db::connect(&config).await?;
+        if config.database.auto_migrate {
+            db.migrate().await.context("database migration failed")?;
+        } else {
+            let pending = db.pending_migrations().await?;
+            anyhow::ensure!(
+                pending.is_empty(),
+                "the database needs migrations {pending:?}; run `bazaar migrate up`"
+            );
+        }
+        let kv = cache::open(&config).await?;
+        let (_, mut doc) = api();
+        let permissions = permission_catalogue(&mut doc);
+        Ok(Self {
+            config,
+            db,
+            kv,
+            permissions,
+            openapi: doc,
+            metrics: telemetry::metrics_handle(),
+        })
+    }
+}
+
+/// The whole HTTP application: API routes, operations endpoints, docs and middleware.
+pub fn router(state: AppState) -> Router {
+    let config = &state.config;
+    let (api, _) = api();
+    let cors = if config.http.cors_origins.is_empty() {
+        CorsLayer::new()
+    } else if config.http.cors_origins.iter().any(|o| o == "*") {
+        CorsLayer::permissive()
+    } else {
+        let origins: Vec<HeaderValue> = config
+            .http
+            .cors_origins
+            .iter()
+            .filter_map(|o| HeaderValue::from_str(o).ok())
+            .collect();
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_credentials(true)
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ])
+            .allow_headers([
+                header::CONTENT_TYPE,
+                header::IF_MATCH,
+                header::HeaderName::from_static(identity::session::CSRF_HEADER),
+                header::HeaderName::from_static(crate::platform::idempotency::HEADER),
+            ])
+            .expose_headers([header::ETAG, header::LOCATION])
+    };
+    api.route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(render_metrics))
+        .route_layer(from_fn(telemetry::record_http_metrics))
+        .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", state.openapi.clone()))
+        .fallback(|req: Request| async move { ApiError::route_not_found(req.uri().path()) })
+        .with_state(state.clone())
+        .layer(from_fn(problem_for_bare_errors))
+        .layer(Extension(state.clone()))
+        .layer(axum::extract::DefaultBodyLimit::max(config.http.body_limit_bytes))
+        .layer(RequestBodyLimitLayer::new(config.http.body_limit_bytes))
+        .layer(CompressionLayer::new())
+        .layer(cors)
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(config.http.request_timeout_secs),
+        ))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::internal("a handler panicked").into_response()
+        }))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            let request_id = req
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id)
+        }))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// Framework errors (405, 413, 408, …) come with empty or plain-text bodies: give them
+/// the same problem document as the API's own errors.
+async fn problem_for_bare_errors(req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_owned();
+    let response = next.run(req).await;
+    let status = response.status();
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
+    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        return response;
+    }
+    let (code, detail) = match status {
+        StatusCode::METHOD_NOT_ALLOWED => ("method-not-allowed", format!("{path} does not accept this method")),
+        StatusCode::PAYLOAD_TOO_LARGE => ("payload-too-large", "the request body is too large".to_owned()),
+        StatusCode::REQUEST_TIMEOUT => ("request-timeout", "the request took too long".to_owned()),
+        StatusCode::NOT_FOUND => ("not-found", format!("no route for {path}")),
+        _ => ("http-error", status.canonical_reason().unwrap_or("error").to_owned()),
+    };
+    let mut problem = ApiError::new(status, code, detail).into_response();
+    for name in [header::ALLOW, header::RETRY_AFTER] {
+        if let Some(value) = response.headers().get(&name) {
+            problem.headers_mut().insert(name, value.clone());
+        }
+    }
+    problem
+}
+
+/// Liveness: the process answers.
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+#[derive(Serialize)]
+struct Readiness {
+    status: &'static str,
+    database: String,
+    cache: String,
+}
+
+/// Readiness: the database and the key-value store answer.
+async fn readyz(State(state): State<AppState>) -> Response {
+    let database = match state.db.ping().await {
+        Ok(()) => "ok".to_owned(),
+        Err(e) => format!("unreachable: {e}"),
+    };
+    let cache = match state.kv.ping().await {
+        Ok(()) => "ok".to_owned(),
+        Err(e) => format!("{} unreachable: {e}", state.kv.kind()),
+    };
+    let ready = database == "ok" && cache == "ok";
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let body = Readiness {
+        status: if ready { "ready" } else { "unavailable" },
+        database,
+        cache,
+    };
+    (status, Json(body)).into_response()
+}
+
+async fn render_metrics(State(state): State<AppState>) -> Response {
+    let (size, idle) = state.db.pool_stats();
+    metrics::gauge!("db_pool_connections").set(f64::from(size));
+    metrics::gauge!("db_pool_idle_connections").set(idle as f64);
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+/// A running server.
+pub struct Server {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    shutdown: watch::Sender<bool>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl Server {
+    /// Stops accepting, lets in-flight requests finish (bounded by the grace period).
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        let _ = self.shutdown.send(true);
+        self.wait().await
+    }
+
+    /// Waits until the server stops.
+    pub async fn wait(self) -> anyhow::Result<()> {
+        let grace = Duration::from_secs(self.state.config.http.shutdown_grace_secs);
+        let mut rx = self.shutdown.subscribe();
+        let task = self.task;
+        tokio::pin!(task);
+        tokio::select! {
+            result = &mut task => return Ok(result??),
+            _ = rx.wait_for(|stop| *stop) => {}
+        }
+        match tokio::time::timeout(grace, &mut task).await {
+            Ok(result) => Ok(result??),
+            Err(_) => {
+                tracing::warn!("in-flight requests outlived the shutdown grace period");
+                task.abort();
+                Ok(())
+            }
+        }
+    }
+
+    /// A handle that triggers graceful shutdown (signals, tests).
+    pub fn stopper(&self) -> watch::Sender<bool> {
+        self.shutdown.clone()
+    }
+}
+
+/// Opens storage, binds `config.listen` (port 0 picks a free one) and starts serving.
+pub async fn build(config: Config) -> anyhow::Result<Server> {
+    let listen = config.listen;
+    let state = AppState(Arc::new(App::open(config).await?));
+    let listener = bind(listen)?;
+    let addr = listener.local_addr()?;
+    let app = router(state.clone());
+    let (shutdown, mut rx) = watch::channel(false);
+    let started = Instant::now();
+    let task = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        })
+        .await
+    });
+    tracing::info!(%addr, ready_in_ms = started.elapsed().as_millis() as u64, "bazaar is serving");
+    Ok(Server {
+        addr,
+        state,
+        shutdown,
+        task,
+    })
+}
+
+/// Binds with SO_REUSEADDR so a restart right after a stop gets the same port at once.
+fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket
+        .bind(addr)
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    Ok(socket.listen(1024)?)
+}

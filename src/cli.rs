@@ -1,0 +1,178 @@
+//! The `bazaar` command line.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use crate::app::{self, App, AppState};
+use crate::config::{Config, Overrides};
+use crate::identity::service;
+use crate::platform::telemetry;
+
+#[derive(Parser)]
+#[command(name = "bazaar", version, about = "Bazaar e-commerce platform")]
+struct Cli {
+    /// TOML configuration file (default: ./bazaar.toml when present).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Directory of the embedded database and local files (default: ./data).
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run pending migrations (unless `database.auto_migrate = false`), then serve HTTP.
+    Serve {
+        /// Address to listen on (default 127.0.0.1:8080).
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+    },
+    /// Apply or inspect database migrations.
+    Migrate {
+        #[arg(value_enum, default_value = "up")]
+        action: MigrateAction,
+    },
+    /// Create a superuser staff account; the password is read from standard input.
+    CreateAdmin {
+        #[arg(long)]
+        email: String,
+        /// Read the password from standard input (the only way: it never appears in `ps`).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Print the effective configuration with secrets masked.
+    Config,
+    /// Print the OpenAPI document.
+    Openapi,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum MigrateAction {
+    Up,
+    Status,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let listen = match &cli.command {
+        Command::Serve { listen } => *listen,
+        _ => None,
+    };
+    let overrides = Overrides {
+        listen,
+        data_dir: cli.data_dir.clone(),
+    };
+    let config = match Config::load(cli.config.as_deref(), &overrides) {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("bazaar: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init_logging(&config.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("bazaar: cannot start the runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command, config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("bazaar: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+    match command {
+        Command::Serve { .. } => serve(config).await,
+        Command::Migrate { action } => migrate(config, action).await,
+        Command::CreateAdmin { email, .. } => {
+            let mut password = String::new();
+            std::io::stdin()
+                .read_to_string(&mut password)
+                .context("cannot read the password from standard input")?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            let state = AppState(std::sync::Arc::new(App::open(config).await?));
+            match service::create_superuser(&state, &email, password).await {
+                Ok(staff) => {
+                    println!("created superuser {} (id {})", staff.email, staff.id);
+                    Ok(())
+                }
+                Err(err) => anyhow::bail!("{}", err.problem().detail),
+            }
+        }
+        Command::Config => {
+            print!("{}", config.to_redacted_toml());
+            Ok(())
+        }
+        Command::Openapi => {
+            println!("{}", app::openapi_document().to_pretty_json()?);
+            Ok(())
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let bootstrap = config.auth.bootstrap_admin;
+    let server = app::build(config).await?;
+    if bootstrap {
+        service::bootstrap_admin(&server.state).await?;
+    }
+    println!("bazaar listening on http://{}", server.addr);
+    let stopper = server.stopper();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: finishing in-flight requests");
+        let _ = stopper.send(true);
+    });
+    server.wait().await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = async {
+            match term.as_mut() {
+                Some(term) => { term.recv().await; }
+                None => std::future::pending::<()>().await,
+            }
+        } => {}
+    }
+}
+
+async fn migrate(mut config: Config, action: MigrateAction) -> anyhow::Result<()> {
+    config.database.auto_migrate = false;
+    let db = crate::platform::db::Db::connect(&config).await?;
+    match action {
+        MigrateAction::Up => {
+            let pending = db.pending_migrations().await?;
+            db.migrate().await?;
+            println!("applied {} migration(s)", pending.len());
+        }
+        MigrateAction::Status => {
+            let pending = db.pending_migrations().await?;
+            if pending.is_empty() {
+                println!("up to date");
+            } else {
+                for name in pending {
+                    println!("pending {name}");
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,366 @@
+//! Layered configuration: defaults, then a TOML file, then `BAZAAR_*`
+//! environment variables (nested keys joined with `__`), then command-line flags.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize, Serializer};
+
+/// The effective configuration of one Bazaar process.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address the HTTP server binds.
+    pub listen: SocketAddr,
+    /// Directory for the embedded database, uploaded files and generated keys.
+    pub data_dir: PathBuf,
+    pub database: DatabaseConfig,
+    pub redis: RedisConfig,
+    pub http: HttpConfig,
+    pub log: LogConfig,
+    pub auth: AuthConfig,
+    pub shop: ShopConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `sqlite://…` or `postgres://…`; unset means a SQLite file inside `data_dir`.
+    pub url: Option<SecretUrl>,
+    /// Read-only replica for queries that tolerate replication lag.
+    pub replica_url: Option<SecretUrl>,
+    pub max_connections: u32,
+    /// Run pending migrations when `serve` starts; turn off when releases migrate explicitly.
+    pub auto_migrate: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedisConfig {
+    /// When set, cache, sessions and throttling live in Redis and are shared by all instances.
+    pub url: Option<SecretUrl>,
+    /// Prefix of every key Bazaar writes, so several shops or test runs can share one server.
+    pub key_prefix: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Origins allowed by CORS; empty disables cross-origin access.
+    pub cors_origins: Vec<String>,
+    pub body_limit_bytes: usize,
+    pub request_timeout_secs: u64,
+    /// How long shutdown waits for in-flight requests.
+    pub shutdown_grace_secs: u64,
+    /// Set when Bazaar is served over HTTPS (directly or behind a TLS-terminating proxy):
+    /// cookies then carry `Secure`.
+    pub behind_tls: bool,
+    /// Take the client IP from `X-Forwarded-For` (only behind a proxy that sets it).
+    pub trust_forwarded_for: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A `tracing` filter such as `info,sqlx=warn`.
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    pub session_ttl_secs: u64,
+    /// Failed logins allowed per account within the window before logins are refused.
+    pub max_failures_per_account: u32,
+    /// Failed logins allowed per client IP within the window.
+    pub max_failures_per_ip: u32,
+    pub failure_window_secs: u64,
+    /// On `serve`, when no staff account exists yet, create `admin@bazaar.local` with a
+    /// random password and print it once, so a newcomer can sign in.
+    pub bootstrap_admin: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShopConfig {
+    /// ISO 4217 code of the shop's currency; prices are integer minor units of it.
+    pub currency: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("data"),
+            database: DatabaseConfig::default(),
+            redis: RedisConfig::default(),
+            http: HttpConfig::default(),
+            log: LogConfig::default(),
+            auth: AuthConfig::default(),
+            shop: ShopConfig::default(),
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            replica_url: None,
+            max_connections: 16,
+            auto_migrate: true,
+        }
+    }
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            key_prefix: "bazaar:".into(),
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            cors_origins: Vec::new(),
+            body_limit_bytes: 2 * 1024 * 1024,
+            request_timeout_secs: 30,
+            shutdown_grace_secs: 20,
+            behind_tls: false,
+            trust_forwarded_for: false,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            level: "info,sqlx=warn,sea_orm=warn".into(),
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            session_ttl_secs: 8 * 3600,
+            max_failures_per_account: 5,
+            max_failures_per_ip: 30,
+            failure_window_secs: 900,
+            bootstrap_admin: true,
+        }
+    }
+}
+
+impl Default for ShopConfig {
+    fn default() -> Self {
+        Self {
+            currency: "CNY".into(),
+        }
+    }
+}
+
+/// Values given on the command line; they win over every other source.
+#[derive(Debug, Default, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// A configuration error that names the offending key.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(String);
+
+impl Config {
+    /// Loads the layered configuration. `file` is the `--config` flag; without it
+    /// `./bazaar.toml` is read when present.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        match file {
+            Some(path) if !path.exists() => {
+                return Err(ConfigError(format!(
+                    "config file {} does not exist",
+                    path.display()
+                )));
+            }
+            Some(path) => figment = figment.merge(Toml::file_exact(path)),
+            None if Path::new("bazaar.toml").exists() => {
+                figment = figment.merge(Toml::file_exact("bazaar.toml"));
+            }
+            None => {}
+        }
+        let figment = figment
+            .merge(Env::prefixed("BAZAAR_").split("__"))
+            .merge(Serialized::defaults(overrides));
+        let config: Config = figment.extract().map_err(|e| {
+            ConfigError(
+                e.into_iter()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        for (key, url) in [
+            ("database.url", &self.database.url),
+            ("database.replica_url", &self.database.replica_url),
+        ] {
+            if let Some(url) = url
+                && !(url.0.starts_with("sqlite:")
+                    || url.0.starts_with("postgres://")
+                    || url.0.starts_with("postgresql://"))
+            {
+                return Err(ConfigError(format!(
+                    "{key}: expected a sqlite: or postgres:// URL, got {url}"
+                )));
+            }
+        }
+        if let Some(url) = &self.redis.url
+            && !(url.0.starts_with("redis://") || url.0.starts_with("rediss://"))
+        {
+            return Err(ConfigError(format!(
+                "redis.url: expected a redis:// or rediss:// URL, got {url}"
+            )));
+        }
+        for origin in &self.http.cors_origins {
+            if origin != "*" && !(origin.starts_with("http://") || origin.starts_with("https://"))
+            {
+                return Err(ConfigError(format!(
+                    "http.cors_origins: {origin:?} is not an http(s) origin"
+                )));
+            }
+        }
+        if self.http.body_limit_bytes == 0 {
+            return Err(ConfigError("http.body_limit_bytes: must be positive".into()));
+        }
+        if self.database.max_connections == 0 {
+            return Err(ConfigError(
+                "database.max_connections: must be positive".into(),
+            ));
+        }
+        let currency = &self.shop.currency;
+        if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_uppercase()) {
+            return Err(ConfigError(format!(
+                "shop.currency: {currency:?} is not an ISO 4217 code"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The primary database URL: the configured one or a SQLite file in the data dir.
+    pub fn database_url(&self) -> String {
+        match &self.database.url {
+            Some(url) => url.expose().to_owned(),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("bazaar.db").display()
+            ),
+        }
+    }
+
+    /// The configuration as TOML with every credential masked.
+    pub fn to_redacted_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}"))
+    }
+}
+
+/// A URL that may carry credentials: its password never reaches logs or `bazaar config`.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct SecretUrl(String);
+
+impl SecretUrl {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self(url.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    fn redacted(&self) -> String {
+        let Some((scheme, rest)) = self.0.split_once("://") else {
+            return self.0.clone();
+        };
+        match rest.rsplit_once('@') {
+            Some((userinfo, host)) => {
+                let user = userinfo.split(':').next().unwrap_or_default();
+                format!("{scheme}://{user}:********@{host}")
+            }
+            None => self.0.clone(),
+        }
+    }
+}
+
+impl fmt::Display for SecretUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl fmt::Debug for SecretUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.redacted())
+    }
+}
+
+impl Serialize for SecretUrl {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.redacted())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords_in_urls() {
+        let url = SecretUrl::new("postgres://shop:hunter2@db:5432/bazaar");
+        assert_eq!(url.to_string(), "postgres://shop:********@db:5432/bazaar");
+        assert!(!format!("{url:?}").contains("hunter2"));
+        let config = Config {
+            database: DatabaseConfig {
+                url: Some(url),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        assert!(!config.to_redacted_toml().contains("hunter2"));
+    }
+
+    #[test]
+    fn rejects_unknown_database_scheme_naming_the_key() {
+        let config = Config {
+            database: DatabaseConfig {
+                url: Some(SecretUrl::new("mysql://x")),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("database.url"), "{err}");
+    }
+}

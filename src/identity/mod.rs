@@ -1,0 +1,25 @@
+//! Identity: staff accounts, sessions, roles and permissions, the security log.
+
+pub mod entity;
+pub mod guard;
+pub mod model;
+pub mod password;
+pub mod routes;
+pub mod service;
+pub mod session;
+pub mod store;
+
+use crate::platform::routing::Permission;
+
+pub const STAFF_READ: Permission = Permission::new("identity.staff.read", "View staff accounts");
+pub const STAFF_WRITE: Permission = Permission::new(
+    "identity.staff.write",
+    "Create, edit, deactivate and delete staff accounts and assign their roles",
+);
+pub const ROLES_READ: Permission = Permission::new("identity.roles.read", "View roles and the permission list");
+pub const ROLES_WRITE: Permission = Permission::new(
+    "identity.roles.write",
+    "Create, edit and delete roles and the permissions they grant",
+);
+pub const SECURITY_LOG_READ: Permission =
+    Permission::new("identity.security_log.read", "View the security log");

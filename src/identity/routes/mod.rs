@@ -1,0 +1,33 @@
+//! HTTP routes of the identity domain.
+
+mod auth;
+mod permissions;
+mod roles;
+mod security_log;
+mod staff;
+
+use utoipa_axum::routes;
+
+use super::{ROLES_READ, ROLES_WRITE, SECURITY_LOG_READ, STAFF_READ, STAFF_WRITE};
+use crate::platform::routing::{Access, ApiRouter};
+
+/// Routes under `/api/v1/admin`.
+pub fn admin_router() -> ApiRouter {
+    ApiRouter::new()
+        .route(routes!(auth::login_staff), Access::Public)
+        .route(routes!(auth::logout_staff), Access::Staff)
+        .route(routes!(auth::get_csrf_token), Access::Staff)
+        .route(routes!(auth::get_me), Access::Staff)
+        .route(routes!(permissions::list_permissions), Access::Permission(ROLES_READ))
+        .route(routes!(roles::list_roles), Access::Permission(ROLES_READ))
+        .route(routes!(roles::get_role), Access::Permission(ROLES_READ))
+        .route(routes!(roles::create_role), Access::Permission(ROLES_WRITE))
+        .route(routes!(roles::update_role), Access::Permission(ROLES_WRITE))
+        .route(routes!(roles::delete_role), Access::Permission(ROLES_WRITE))
+        .route(routes!(staff::list_staff), Access::Permission(STAFF_READ))
+        .route(routes!(staff::get_staff), Access::Permission(STAFF_READ))
+        .route(routes!(staff::create_staff), Access::Permission(STAFF_WRITE))
+        .route(routes!(staff::update_staff), Access::Permission(STAFF_WRITE))
+        .route(routes!(staff::delete_staff), Access::Permission(STAFF_WRITE))
+        .route(routes!(security_log::list_security_log), Access::Permission(SECURITY_LOG_READ))
+}

@@ -1,0 +1,65 @@
+//! Server-side staff sessions in the shared key-value store: with Redis configured, a
+//! session made on one instance is valid on every instance and ends on all at logout.
+
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::platform::cache::KeyValue;
+
+pub const COOKIE: &str = "bazaar_admin_session";
+/// Readable by the page's scripts so they can echo it in `X-CSRF-Token`.
+pub const CSRF_COOKIE: &str = "bazaar_csrf";
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Session {
+    pub staff_id: i64,
+    pub csrf_token: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+pub fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Sessions are stored under a hash of their id, so a dump of the store holds no
+/// usable cookie.
+fn key(session_id: &str) -> String {
+    format!("session:staff:{}", hex::encode(Sha256::digest(session_id.as_bytes())))
+}
+
+/// Creates a session and returns its id (the cookie value) and the session.
+pub async fn create(
+    kv: &dyn KeyValue,
+    staff_id: i64,
+    ttl: Duration,
+) -> anyhow::Result<(String, Session)> {
+    let id = random_token();
+    let session = Session {
+        staff_id,
+        csrf_token: random_token(),
+        created_at: chrono::Utc::now(),
+    };
+    kv.set(&key(&id), &serde_json::to_vec(&session)?, Some(ttl))
+        .await?;
+    Ok((id, session))
+}
+
+pub async fn load(kv: &dyn KeyValue, session_id: &str) -> anyhow::Result<Option<Session>> {
+    Ok(match kv.get(&key(session_id)).await? {
+        Some(bytes) => serde_json::from_slice(&bytes).ok(),
+        None => None,
+    })
+}
+
+pub async fn destroy(kv: &dyn KeyValue, session_id: &str) -> anyhow::Result<()> {
+    kv.delete(&key(session_id)).await?;
+    Ok(())
+}

@@ -1,0 +1,9 @@
+//! Bazaar: an e-commerce platform's back office and storefront API in one binary.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod identity;
+pub mod migration;
+pub mod platform;
+pub mod system;

@@ -1,0 +1,386 @@
+//! Key-value store for cache, sessions and counters: in-process on one machine, Redis when
+//! several instances must share it. Both pass the same test suite.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use async_trait::async_trait;
+use redis::aio::ConnectionManager;
+
+/// The result of a script: Redis' reply types that Bazaar's scripts use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScriptValue {
+    Nil,
+    Int(i64),
+    Text(String),
+    List(Vec<ScriptValue>),
+}
+
+impl ScriptValue {
+    pub fn as_int(&self) -> Option<i64> {
+        match self {
+            ScriptValue::Int(n) => Some(*n),
+            ScriptValue::Text(s) => s.parse().ok(),
+            _ => None,
+        }
+    }
+}
+
+/// The in-process keyspace a native script variant runs on, locked for its whole run.
+pub struct Keyspace<'a> {
+    map: &'a mut HashMap<String, Entry>,
+    now: Instant,
+}
+
+/// An atomic multi-step operation: a Lua script for Redis and the same operation written
+/// natively for the in-process store. Scripts address keys only through `keys`.
+pub struct Script {
+    pub name: &'static str,
+    pub lua: &'static str,
+    pub native: fn(&mut Keyspace<'_>, &[String], &[String]) -> ScriptValue,
+}
+
+#[async_trait]
+pub trait KeyValue: Send + Sync + 'static {
+    async fn get(&self, key: &str) -> anyhow::Result<Option<Vec<u8>>>;
+    /// Stores `value`; `ttl` of `None` keeps it until deleted.
+    async fn set(&self, key: &str, value: &[u8], ttl: Option<Duration>) -> anyhow::Result<()>;
+    /// Returns whether the key existed.
+    async fn delete(&self, key: &str) -> anyhow::Result<bool>;
+    /// Atomically adds `by`; a new counter starts at 0 and expires after `ttl`.
+    async fn increment(&self, key: &str, by: i64, ttl: Option<Duration>) -> anyhow::Result<i64> {
+        let args = [
+            by.to_string(),
+            ttl.map_or(0, |t| t.as_millis().max(1) as u64).to_string(),
+        ];
+        let value = self.eval(&INCREMENT, &[key], &args).await?;
+        value
+            .as_int()
+            .context("increment script returned a non-integer")
+    }
+    /// Remaining time to live; `None` when the key is missing or never expires.
+    async fn ttl(&self, key: &str) -> anyhow::Result<Option<Duration>>;
+    async fn eval(
+        &self,
+        script: &Script,
+        keys: &[&str],
+        args: &[String],
+    ) -> anyhow::Result<ScriptValue>;
+    async fn ping(&self) -> anyhow::Result<()>;
+    /// `memory` or `redis`, for readiness reports.
+    fn kind(&self) -> &'static str;
+}
+
+pub type SharedKeyValue = Arc<dyn KeyValue>;
+
+#[derive(Debug, Clone)]
+struct Entry {
+    value: Vec<u8>,
+    expires_at: Option<Instant>,
+}
+
+impl Entry {
+    fn live(&self, now: Instant) -> bool {
+        self.expires_at.is_none_or(|at| at > now)
+    }
+}
+
+impl Keyspace<'_> {
+    pub fn get(&mut self, key: &str) -> Option<Vec<u8>> {
+        self.live(key).map(|e| e.value.clone())
+    }
+
+    pub fn set(&mut self, key: &str, value: Vec<u8>, ttl: Option<Duration>) {
+        let expires_at = ttl.map(|t| self.now + t);
+        self.map
+            .insert(key.to_owned(), Entry { value, expires_at });
+    }
+
+    pub fn delete(&mut self, key: &str) -> bool {
+        self.map.remove(key).is_some_and(|e| e.live(self.now))
+    }
+
+    /// INCRBY: a missing key counts from 0; the expiry is kept.
+    pub fn increment(&mut self, key: &str, by: i64) -> i64 {
+        let now = self.now;
+        let current = self.live(key).cloned();
+        let (value, expires_at) = match current {
+            Some(e) => (
+                std::str::from_utf8(&e.value)
+                    .ok()
+                    .and_then(|v| v.parse::<i64>().ok())
+                    .unwrap_or(0),
+                e.expires_at,
+            ),
+            None => (0, None),
+        };
+        let next = value + by;
+        self.map.insert(
+            key.to_owned(),
+            Entry {
+                value: next.to_string().into_bytes(),
+                expires_at: expires_at.filter(|at| *at > now),
+            },
+        );
+        next
+    }
+
+    /// PEXPIRE on an existing key.
+    pub fn expire(&mut self, key: &str, ttl: Duration) -> bool {
+        let now = self.now;
+        match self.map.get_mut(key) {
+            Some(e) if e.live(now) => {
+                e.expires_at = Some(now + ttl);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// PTTL in milliseconds: -2 missing, -1 no expiry.
+    pub fn pttl(&mut self, key: &str) -> i64 {
+        let now = self.now;
+        match self.live(key) {
+            None => -2,
+            Some(Entry {
+                expires_at: None, ..
+            }) => -1,
+            Some(Entry {
+                expires_at: Some(at),
+                ..
+            }) => at.duration_since(now).as_millis() as i64,
+        }
+    }
+
+    fn live(&mut self, key: &str) -> Option<&Entry> {
+        let now = self.now;
+        if self.map.get(key).is_some_and(|e| !e.live(now)) {
+            self.map.remove(key);
+        }
+        self.map.get(key)
+    }
+}
+
+/// The in-process store: one map behind a mutex, so scripts are atomic like in Redis.
+#[derive(Default)]
+pub struct MemoryStore {
+    map: Mutex<HashMap<String, Entry>>,
+    writes: std::sync::atomic::AtomicU64,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Keyspace<'_>) -> T) -> T {
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        // Expired keys are dropped on access; sweep the rest now and then so the map stays
+        // bounded by the live keys.
+        let writes = self
+            .writes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if writes % 4096 == 4095 {
+            map.retain(|_, e| e.live(now));
+        }
+        f(&mut Keyspace { map: &mut map, now })
+    }
+}
+
+#[async_trait]
+impl KeyValue for MemoryStore {
+    async fn get(&self, key: &str) -> anyhow::Result<Option<Vec<u8>>> {
+        Ok(self.with(|ks| ks.get(key)))
+    }
+
+    async fn set(&self, key: &str, value: &[u8], ttl: Option<Duration>) -> anyhow::Result<()> {
+        self.with(|ks| ks.set(key, value.to_vec(), ttl));
+        Ok(())
+    }
+
+    async fn delete(&self, key: &str) -> anyhow::Result<bool> {
+        Ok(self.with(|ks| ks.delete(key)))
+    }
+
+    async fn ttl(&self, key: &str) -> anyhow::Result<Option<Duration>> {
+        Ok(self.with(|ks| match ks.pttl(key) {
+            ms if ms >= 0 => Some(Duration::from_millis(ms as u64)),
+            _ => None,
+        }))
+    }
+
+    async fn eval(
+        &self,
+        script: &Script,
+        keys: &[&str],
+        args: &[String],
+    ) -> anyhow::Result<ScriptValue> {
+        let keys: Vec<String> = keys.iter().map(|k| (*k).to_owned()).collect();
+        Ok(self.with(|ks| (script.native)(ks, &keys, args)))
+    }
+
+    async fn ping(&self) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    fn kind(&self) -> &'static str {
+        "memory"
+    }
+}
+
+/// Redis through a reconnecting connection manager; every key is prefixed.
+pub struct RedisStore {
+    conn: ConnectionManager,
+    prefix: String,
+    scripts: Mutex<HashMap<&'static str, Arc<redis::Script>>>,
+}
+
+impl RedisStore {
+    pub async fn connect(url: &str, prefix: &str) -> anyhow::Result<Self> {
+        let client = redis::Client::open(url).context("invalid redis.url")?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(5)))
+            .set_response_timeout(Some(Duration::from_secs(5)));
+        let conn = ConnectionManager::new_with_config(client, config)
+            .await
+            .context("cannot connect to Redis")?;
+        Ok(Self {
+            conn,
+            prefix: prefix.to_owned(),
+            scripts: Mutex::default(),
+        })
+    }
+
+    fn key(&self, key: &str) -> String {
+        format!("{}{}", self.prefix, key)
+    }
+
+    fn script(&self, script: &Script) -> Arc<redis::Script> {
+        let mut scripts = self.scripts.lock().unwrap_or_else(|e| e.into_inner());
+        scripts
+            .entry(script.name)
+            .or_insert_with(|| Arc::new(redis::Script::new(script.lua)))
+            .clone()
+    }
+}
+
+#[async_trait]
+impl KeyValue for RedisStore {
+    async fn get(&self, key: &str) -> anyhow::Result<Option<Vec<u8>>> {
+        let mut conn = self.conn.clone();
+        Ok(redis::cmd("GET")
+            .arg(self.key(key))
+            .query_async(&mut conn)
+            .await?)
+    }
+
+    async fn set(&self, key: &str, value: &[u8], ttl: Option<Duration>) -> anyhow::Result<()> {
+        let mut conn = self.conn.clone();
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(self.key(key)).arg(value);
+        if let Some(ttl) = ttl {
+            cmd.arg("PX").arg(ttl.as_millis().max(1) as u64);
+        }
+        cmd.query_async::<()>(&mut conn).await?;
+        Ok(())
+    }
+
+    async fn delete(&self, key: &str) -> anyhow::Result<bool> {
+        let mut conn = self.conn.clone();
+        let removed: i64 = redis::cmd("DEL")
+            .arg(self.key(key))
+            .query_async(&mut conn)
+            .await?;
+        Ok(removed > 0)
+    }
+
+    async fn ttl(&self, key: &str) -> anyhow::Result<Option<Duration>> {
+        let mut conn = self.conn.clone();
+        let ms: i64 = redis::cmd("PTTL")
+            .arg(self.key(key))
+            .query_async(&mut conn)
+            .await?;
+        Ok((ms >= 0).then(|| Duration::from_millis(ms as u64)))
+    }
+
+    async fn eval(
+        &self,
+        script: &Script,
+        keys: &[&str],
+        args: &[String],
+    ) -> anyhow::Result<ScriptValue> {
+        let compiled = self.script(script);
+        let mut invocation = compiled.prepare_invoke();
+        for key in keys {
+            invocation.key(self.key(key));
+        }
+        for arg in args {
+            invocation.arg(arg);
+        }
+        let mut conn = self.conn.clone();
+        // EVALSHA first; the script is loaded on the first NOSCRIPT reply only.
+        let value: redis::Value = invocation
+            .invoke_async(&mut conn)
+            .await
+            .with_context(|| format!("script {} failed", script.name))?;
+        Ok(from_redis(value))
+    }
+
+    async fn ping(&self) -> anyhow::Result<()> {
+        let mut conn = self.conn.clone();
+        redis::cmd("PING").query_async::<String>(&mut conn).await?;
+        Ok(())
+    }
+
+    fn kind(&self) -> &'static str {
+        "redis"
+    }
+}
+
+fn from_redis(value: redis::Value) -> ScriptValue {
+    match value {
+        redis::Value::Int(n) => ScriptValue::Int(n),
+        redis::Value::BulkString(bytes) => {
+            ScriptValue::Text(String::from_utf8_lossy(&bytes).into_owned())
+        }
+        redis::Value::SimpleString(s) => ScriptValue::Text(s),
+        redis::Value::Okay => ScriptValue::Text("OK".into()),
+        redis::Value::Array(items) | redis::Value::Set(items) => {
+            ScriptValue::List(items.into_iter().map(from_redis).collect())
+        }
+        _ => ScriptValue::Nil,
+    }
+}
+
+/// INCRBY that sets an expiry on a new counter only (a fixed window), returning the count.
+pub static INCREMENT: Script = Script {
+    name: "increment",
+    lua: r#"
+local value = redis.call('INCRBY', KEYS[1], ARGV[1])
+local ttl = tonumber(ARGV[2])
+if ttl > 0 and redis.call('PTTL', KEYS[1]) == -1 then
+  redis.call('PEXPIRE', KEYS[1], ttl)
+end
+return value
+"#,
+    native: |ks, keys, args| {
+        let by = args[0].parse().unwrap_or(0);
+        let value = ks.increment(&keys[0], by);
+        let ttl: u64 = args[1].parse().unwrap_or(0);
+        if ttl > 0 && ks.pttl(&keys[0]) == -1 {
+            ks.expire(&keys[0], Duration::from_millis(ttl));
+        }
+        ScriptValue::Int(value)
+    },
+};
+
+/// Opens the configured store: Redis when `redis.url` is set, else in-process.
+pub async fn open(config: &crate::config::Config) -> anyhow::Result<SharedKeyValue> {
+    Ok(match &config.redis.url {
+        Some(url) => Arc::new(RedisStore::connect(url.expose(), &config.redis.key_prefix).await?),
+        None => Arc::new(MemoryStore::new()),
+    })
+}

@@ -1,0 +1,15 @@
+//! Cross-cutting parts every domain builds on.
+
+pub mod cache;
+pub mod concurrency;
+pub mod db;
+pub mod error;
+pub mod extract;
+pub mod idempotency;
+pub mod list;
+pub mod money;
+pub mod request;
+pub mod routing;
+pub mod telemetry;
+
+pub use error::{ApiError, ApiResult};

@@ -1,0 +1,194 @@
+//! Route registration. Every route names who may call it when it is registered, so the
+//! permission list is read off the routes and cannot drift from them.
+
+use std::collections::BTreeMap;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::middleware::{Next, from_fn};
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa::openapi::{Content, OpenApi, Ref, RefOr, Response, ResponseBuilder};
+use utoipa::openapi::extensions::Extensions;
+use utoipa::openapi::path::{Operation, PathItem};
+use utoipa::openapi::security::SecurityRequirement;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter, UtoipaMethodRouterExt};
+
+use crate::app::AppState;
+use crate::identity::guard;
+use crate::platform::error::PROBLEM_JSON;
+use crate::platform::idempotency;
+
+/// A named permission a staff member's roles may grant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Permission {
+    pub name: &'static str,
+    pub description: &'static str,
+}
+
+impl Permission {
+    pub const fn new(name: &'static str, description: &'static str) -> Self {
+        Self { name, description }
+    }
+}
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, signed in or not.
+    Public,
+    /// Any signed-in, active staff member.
+    Staff,
+    /// Staff holding this permission (superusers hold all).
+    Permission(Permission),
+}
+
+const ACCESS_EXTENSION: &str = "x-access";
+const PERMISSION_EXTENSION: &str = "x-permission";
+const DESCRIPTION_EXTENSION: &str = "x-permission-description";
+
+/// An `OpenApiRouter` that only accepts routes together with their access rule.
+pub struct ApiRouter(OpenApiRouter<AppState>);
+
+impl Default for ApiRouter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ApiRouter {
+    pub fn new() -> Self {
+        Self(OpenApiRouter::new())
+    }
+
+    /// Registers the handlers of `routes!(…)` guarded by `access`; writes that carry an
+    /// `Idempotency-Key` are replayed rather than run twice.
+    pub fn route(self, route: UtoipaMethodRouter<AppState>, access: Access) -> Self {
+        let (schemas, mut paths, method_router) = route;
+        for item in paths.paths.values_mut() {
+            for (_, operation) in operations_mut(item) {
+                describe_access(operation, access);
+            }
+        }
+        let route = (schemas, paths, method_router)
+            .layer(from_fn(idempotency::replay_or_record))
+            .layer(from_fn(move |req: Request, next: Next| guard::enforce(access, req, next)));
+        Self(self.0.routes(route))
+    }
+
+    pub fn nest(self, path: &str, other: ApiRouter) -> Self {
+        Self(self.0.nest(path, other.0))
+    }
+
+    pub fn merge(self, other: ApiRouter) -> Self {
+        Self(self.0.merge(other.0))
+    }
+
+    pub fn split(self) -> (Router<AppState>, OpenApi) {
+        self.0.split_for_parts()
+    }
+}
+
+fn describe_access(operation: &mut Operation, access: Access) {
+    let extensions = operation.extensions.get_or_insert_with(Extensions::default);
+    let (kind, permission) = match access {
+        Access::Public => ("public", None),
+        Access::Staff => ("staff", None),
+        Access::Permission(p) => ("permission", Some(p)),
+    };
+    extensions.insert(ACCESS_EXTENSION.into(), kind.into());
+    if let Some(permission) = permission {
+        extensions.insert(PERMISSION_EXTENSION.into(), permission.name.into());
+        extensions.insert(DESCRIPTION_EXTENSION.into(), permission.description.into());
+        let note = format!("Requires the permission `{}`.", permission.name);
+        operation.description = Some(match operation.description.take() {
+            Some(text) if !text.is_empty() => format!("{text}\n\n{note}"),
+            _ => note,
+        });
+    }
+    let mut problems = vec![("4XX", "The request was refused: see the problem document"), ("5XX", "The server failed")];
+    if access != Access::Public {
+        problems.push(("401", "Not signed in"));
+    }
+    if matches!(access, Access::Permission(_)) {
+        problems.push(("403", "Signed in without the required permission, or without the CSRF token"));
+    }
+    for (status, description) in problems {
+        operation
+            .responses
+            .responses
+            .entry(status.to_owned())
+            .or_insert_with(|| problem_response(description));
+    }
+    if access != Access::Public {
+        operation.security = Some(vec![SecurityRequirement::new(
+            "staff_session",
+            Vec::<String>::new(),
+        )]);
+    }
+}
+
+fn problem_response(description: &str) -> RefOr<Response> {
+    RefOr::T(
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                PROBLEM_JSON,
+                Content::new(Some(Ref::from_schema_name("Problem"))),
+            )
+            .build(),
+    )
+}
+
+fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = (&'static str, &mut Operation)> {
+    [
+        ("GET", item.get.as_mut()),
+        ("PUT", item.put.as_mut()),
+        ("POST", item.post.as_mut()),
+        ("DELETE", item.delete.as_mut()),
+        ("PATCH", item.patch.as_mut()),
+        ("HEAD", item.head.as_mut()),
+        ("OPTIONS", item.options.as_mut()),
+        ("TRACE", item.trace.as_mut()),
+    ]
+    .into_iter()
+    .filter_map(|(method, op)| op.map(|op| (method, op)))
+}
+
+/// One permission with the routes that require it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PermissionInfo {
+    pub name: String,
+    pub description: String,
+    /// `METHOD /path` of every route that requires it.
+    pub routes: Vec<String>,
+}
+
+/// The permission list, generated from the routes' access rules in the OpenAPI document.
+pub fn permission_catalogue(openapi: &mut OpenApi) -> Vec<PermissionInfo> {
+    let mut by_name: BTreeMap<String, PermissionInfo> = BTreeMap::new();
+    for (path, item) in openapi.paths.paths.iter_mut() {
+        for (method, operation) in operations_mut(item) {
+            let Some(extensions) = &operation.extensions else {
+                continue;
+            };
+            let Some(name) = extensions.get(PERMISSION_EXTENSION).and_then(|v| v.as_str()) else {
+                continue;
+            };
+            let description = extensions
+                .get(DESCRIPTION_EXTENSION)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default();
+            by_name
+                .entry(name.to_owned())
+                .or_insert_with(|| PermissionInfo {
+                    name: name.to_owned(),
+                    description: description.to_owned(),
+                    routes: Vec::new(),
+                })
+                .routes
+                .push(format!("{method} {path}"));
+        }
+    }
+    by_name.into_values().collect()
+}
