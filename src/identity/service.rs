@@ -279,9 +279,7 @@ pub async fn update_staff(
         updated_at: Set(Utc::now()),
         ..Default::default()
     };
-    if !update_versioned(&txn, changes, staff::Column::Id, staff::Column::Version, id, expected).await? {
-        return Err(expected.stale("staff member"));
-    }
+    update_versioned(&txn, changes, [staff::Column::Id, staff::Column::Version], id, expected, "staff").await?;
     if let Some(role_ids) = &input.role_ids {
         let role_ids: BTreeSet<i64> = role_ids.iter().copied().collect();
         check_roles_exist(&txn, &role_ids).await?;
@@ -400,9 +398,7 @@ pub async fn update_role(
         updated_at: Set(Utc::now()),
         ..Default::default()
     };
-    if !update_versioned(&txn, changes, role::Column::Id, role::Column::Version, id, expected).await? {
-        return Err(expected.stale("role"));
-    }
+    update_versioned(&txn, changes, [role::Column::Id, role::Column::Version], id, expected, "role").await?;
     if let Some(permissions) = &permissions {
         store::set_role_permissions(&txn, id, permissions).await?;
     }

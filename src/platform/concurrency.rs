@@ -7,9 +7,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PrimaryKeyTrait, QueryFilter};
 
 use super::error::{ApiError, ApiResult};
 
@@ -94,19 +92,20 @@ impl Expected {
     }
 }
 
-/// `UPDATE … SET <changes>, version = version + 1 WHERE id = ? AND version = ?`:
-/// returns whether the row was at the expected version (and is now updated).
+/// `UPDATE … SET <changes>, version = version + 1 WHERE id = ? AND version = ?`.
+/// A row at another version is a stale write (409/412); no row at all is a 404.
 pub async fn update_versioned<A, C>(
     db: &C,
     changes: A,
-    id_column: <A::Entity as EntityTrait>::Column,
-    version_column: <A::Entity as EntityTrait>::Column,
+    [id_column, version_column]: [<A::Entity as EntityTrait>::Column; 2],
     id: i64,
     expected: Expected,
-) -> Result<bool, DbErr>
+    resource: &str,
+) -> ApiResult<()>
 where
     A: ActiveModelTrait + Send,
     C: ConnectionTrait,
+    <<A::Entity as EntityTrait>::PrimaryKey as PrimaryKeyTrait>::ValueType: From<i64>,
 {
     let result = <A::Entity as EntityTrait>::update_many()
         .set(changes)
@@ -115,5 +114,11 @@ where
         .filter(version_column.eq(expected.version()))
         .exec(db)
         .await?;
-    Ok(result.rows_affected == 1)
+    if result.rows_affected == 1 {
+        return Ok(());
+    }
+    match <A::Entity as EntityTrait>::find_by_id(id).one(db).await? {
+        Some(_) => Err(expected.stale(resource)),
+        None => Err(ApiError::not_found(resource, id)),
+    }
 }

@@ -259,6 +259,16 @@ impl Validator {
             .check(len <= max, field, &format!("must be at most {max} characters"))
     }
 
+    /// A machine-friendly code: 1 to 64 letters, digits, `-` or `_`.
+    pub fn code(&mut self, value: &str, field: &str) -> &mut Self {
+        let ok = !value.is_empty()
+            && value.len() <= 64
+            && value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        self.check(ok, field, "must be 1 to 64 letters, digits, '-' or '_'")
+    }
+
     pub fn non_negative(&mut self, value: i64, field: &str) -> &mut Self {
         self.check(value >= 0, field, "must not be negative")
     }

@@ -2,6 +2,7 @@
 
 pub mod cache;
 pub mod concurrency;
+pub mod crud;
 pub mod db;
 pub mod error;
 pub mod extract;
