@@ -61,7 +61,10 @@ impl Deref for AppState {
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    info(title = "Bazaar API", description = "Storefront (`/api/v1`) and back office (`/api/v1/admin`) of the Bazaar e-commerce platform. Errors are RFC 9457 problem documents."),
+    info(
+        title = "Bazaar API",
+        description = "Storefront (`/api/v1`) and back office (`/api/v1/admin`) of the Bazaar e-commerce platform. Errors are RFC 9457 problem documents."
+    ),
     components(schemas(Problem, crate::platform::error::FieldError))
 )]
 struct ApiDoc;
@@ -199,11 +202,20 @@ async fn problem_for_bare_errors(req: Request, next: Next) -> Response {
         return response;
     }
     let (code, detail) = match status {
-        StatusCode::METHOD_NOT_ALLOWED => ("method-not-allowed", format!("{path} does not accept this method")),
-        StatusCode::PAYLOAD_TOO_LARGE => ("payload-too-large", "the request body is too large".to_owned()),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method-not-allowed",
+            format!("{path} does not accept this method"),
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            "payload-too-large",
+            "the request body is too large".to_owned(),
+        ),
         StatusCode::REQUEST_TIMEOUT => ("request-timeout", "the request took too long".to_owned()),
         StatusCode::NOT_FOUND => ("not-found", format!("no route for {path}")),
-        _ => ("http-error", status.canonical_reason().unwrap_or("error").to_owned()),
+        _ => (
+            "http-error",
+            status.canonical_reason().unwrap_or("error").to_owned(),
+        ),
     };
     let mut problem = ApiError::new(status, code, detail).into_response();
     for name in [header::ALLOW, header::RETRY_AFTER] {
@@ -237,7 +249,11 @@ async fn readyz(State(state): State<AppState>) -> Response {
         Err(e) => format!("{} unreachable: {e}", state.kv.kind()),
     };
     let ready = database == "ok" && cache == "ok";
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     let body = Readiness {
         status: if ready { "ready" } else { "unavailable" },
         database,

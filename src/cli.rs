@@ -76,7 +76,10 @@ pub fn main() -> ExitCode {
         }
     };
     telemetry::init_logging(&config.log);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(err) => {
             eprintln!("bazaar: cannot start the runtime: {err}");

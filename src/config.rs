@@ -245,15 +245,16 @@ impl Config {
             )));
         }
         for origin in &self.http.cors_origins {
-            if origin != "*" && !(origin.starts_with("http://") || origin.starts_with("https://"))
-            {
+            if origin != "*" && !(origin.starts_with("http://") || origin.starts_with("https://")) {
                 return Err(ConfigError(format!(
                     "http.cors_origins: {origin:?} is not an http(s) origin"
                 )));
             }
         }
         if self.http.body_limit_bytes == 0 {
-            return Err(ConfigError("http.body_limit_bytes: must be positive".into()));
+            return Err(ConfigError(
+                "http.body_limit_bytes: must be positive".into(),
+            ));
         }
         if self.database.max_connections == 0 {
             return Err(ConfigError(

@@ -3,8 +3,8 @@
 use std::collections::BTreeSet;
 
 use axum::extract::{FromRequestParts, Request};
-use axum::http::{HeaderMap, Method};
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;

@@ -16,7 +16,8 @@ pub const STAFF_WRITE: Permission = Permission::new(
     "identity.staff.write",
     "Create, edit, deactivate and delete staff accounts and assign their roles",
 );
-pub const ROLES_READ: Permission = Permission::new("identity.roles.read", "View roles and the permission list");
+pub const ROLES_READ: Permission =
+    Permission::new("identity.roles.read", "View roles and the permission list");
 pub const ROLES_WRITE: Permission = Permission::new(
     "identity.roles.write",
     "Create, edit and delete roles and the permissions they grant",

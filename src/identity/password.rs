@@ -2,9 +2,9 @@
 
 use std::sync::LazyLock;
 
+use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
 
 use crate::platform::{ApiError, ApiResult};
 
@@ -13,9 +13,8 @@ pub const MAX_LENGTH: usize = 256;
 
 /// Verified against when the account does not exist, so a login for an unknown email
 /// costs as much time as one for a known email.
-static DECOY_HASH: LazyLock<String> = LazyLock::new(|| {
-    hash_blocking("decoy password that matches nothing").unwrap_or_default()
-});
+static DECOY_HASH: LazyLock<String> =
+    LazyLock::new(|| hash_blocking("decoy password that matches nothing").unwrap_or_default());
 
 fn hash_blocking(password: &str) -> Result<String, argon2::password_hash::Error> {
     let salt = SaltString::generate(&mut OsRng);

@@ -57,10 +57,9 @@ pub fn normalize_email(email: &str) -> String {
 }
 
 fn check_email(v: &mut Validator, email: &str) {
-    let valid = email
-        .split_once('@')
-        .is_some_and(|(user, domain)| !user.is_empty() && domain.contains('.') && !domain.starts_with('.'))
-        && !email.contains(char::is_whitespace)
+    let valid = email.split_once('@').is_some_and(|(user, domain)| {
+        !user.is_empty() && domain.contains('.') && !domain.starts_with('.')
+    }) && !email.contains(char::is_whitespace)
         && email.len() <= 254;
     v.check(valid, "email", "must be an email address");
 }
@@ -104,7 +103,14 @@ pub async fn login(
             .unwrap_or(0);
         if failures >= limit {
             let retry = state.kv.ttl(key).await?.unwrap_or(window);
-            audit(db, &actor, "login_throttled", Some(email.clone()), json!({"failures": failures})).await?;
+            audit(
+                db,
+                &actor,
+                "login_throttled",
+                Some(email.clone()),
+                json!({"failures": failures}),
+            )
+            .await?;
             return Err(ApiError::too_many_requests(retry.as_secs().max(1)));
         }
     }
@@ -121,7 +127,14 @@ pub async fn login(
                 Some(s) if verified && !s.is_active => "inactive",
                 _ => "bad_credentials",
             };
-            audit(db, &actor, "login_failed", Some(email), json!({ "reason": reason })).await?;
+            audit(
+                db,
+                &actor,
+                "login_failed",
+                Some(email),
+                json!({ "reason": reason }),
+            )
+            .await?;
             return Err(ApiError::invalid_credentials());
         }
     };
@@ -197,7 +210,8 @@ pub async fn create_staff(
             format!("a staff account with email {email} already exists"),
         ));
     }
-    let staff = store::insert_staff(&txn, &email, input.name.trim(), &hash, input.is_superuser).await?;
+    let staff =
+        store::insert_staff(&txn, &email, input.name.trim(), &hash, input.is_superuser).await?;
     store::set_staff_roles(&txn, staff.id, &role_ids).await?;
     audit(
         &txn,
@@ -257,7 +271,10 @@ pub async fn update_staff(
         return Err(ApiError::forbidden("superuser (only superusers grant it)"));
     }
     if principal.staff_id == id && input.is_active == Some(false) {
-        return Err(ApiError::conflict("cannot-deactivate-self", "you cannot deactivate your own account"));
+        return Err(ApiError::conflict(
+            "cannot-deactivate-self",
+            "you cannot deactivate your own account",
+        ));
     }
     let hash = match &input.password {
         Some(p) => Some(password::hash(p).await?),
@@ -269,17 +286,30 @@ pub async fn update_staff(
         .await?
         .ok_or_else(|| ApiError::not_found("staff", id))?;
     if current.is_superuser && !principal.is_superuser {
-        return Err(ApiError::forbidden("superuser (only superusers edit superusers)"));
+        return Err(ApiError::forbidden(
+            "superuser (only superusers edit superusers)",
+        ));
     }
     let changes = staff::ActiveModel {
-        name: input.name.as_ref().map_or(sea_orm::NotSet, |n| Set(n.trim().to_owned())),
+        name: input
+            .name
+            .as_ref()
+            .map_or(sea_orm::NotSet, |n| Set(n.trim().to_owned())),
         password_hash: hash.map_or(sea_orm::NotSet, Set),
         is_active: input.is_active.map_or(sea_orm::NotSet, Set),
         is_superuser: input.is_superuser.map_or(sea_orm::NotSet, Set),
         updated_at: Set(Utc::now()),
         ..Default::default()
     };
-    update_versioned(&txn, changes, [staff::Column::Id, staff::Column::Version], id, expected, "staff").await?;
+    update_versioned(
+        &txn,
+        changes,
+        [staff::Column::Id, staff::Column::Version],
+        id,
+        expected,
+        "staff",
+    )
+    .await?;
     if let Some(role_ids) = &input.role_ids {
         let role_ids: BTreeSet<i64> = role_ids.iter().copied().collect();
         check_roles_exist(&txn, &role_ids).await?;
@@ -314,17 +344,29 @@ pub async fn update_staff(
 pub async fn delete_staff(state: &AppState, actor: &Actor<'_>, id: i64) -> ApiResult<()> {
     let principal = actor.principal.ok_or_else(ApiError::unauthorized)?;
     if principal.staff_id == id {
-        return Err(ApiError::conflict("cannot-delete-self", "you cannot delete your own account"));
+        return Err(ApiError::conflict(
+            "cannot-delete-self",
+            "you cannot delete your own account",
+        ));
     }
     let txn = state.db.begin().await?;
     let staff = store::find_staff(&txn, id)
         .await?
         .ok_or_else(|| ApiError::not_found("staff", id))?;
     if staff.is_superuser && !principal.is_superuser {
-        return Err(ApiError::forbidden("superuser (only superusers delete superusers)"));
+        return Err(ApiError::forbidden(
+            "superuser (only superusers delete superusers)",
+        ));
     }
     store::delete_staff(&txn, id).await?;
-    audit(&txn, actor, "staff_deleted", Some(format!("staff:{id}")), json!({ "email": staff.email })).await?;
+    audit(
+        &txn,
+        actor,
+        "staff_deleted",
+        Some(format!("staff:{id}")),
+        json!({ "email": staff.email }),
+    )
+    .await?;
     txn.commit().await?;
     Ok(())
 }
@@ -344,10 +386,18 @@ fn check_permissions(
     permissions.iter().cloned().collect()
 }
 
-pub async fn create_role(state: &AppState, actor: &Actor<'_>, input: CreateRole) -> ApiResult<RoleView> {
+pub async fn create_role(
+    state: &AppState,
+    actor: &Actor<'_>,
+    input: CreateRole,
+) -> ApiResult<RoleView> {
     let mut v = Validator::default();
     v.text(&input.name, "name", 100);
-    v.check(input.description.chars().count() <= 1000, "description", "must be at most 1000 characters");
+    v.check(
+        input.description.chars().count() <= 1000,
+        "description",
+        "must be at most 1000 characters",
+    );
     let permissions = check_permissions(&mut v, &state.permissions, &input.permissions);
     v.finish()?;
     let txn = state.db.begin().await?;
@@ -391,14 +441,28 @@ pub async fn update_role(
     let before = store::find_role(&txn, id)
         .await?
         .ok_or_else(|| ApiError::not_found("role", id))?;
-    let before_permissions = store::permissions_by_role(&txn, &[id]).await?.remove(&id).unwrap_or_default();
+    let before_permissions = store::permissions_by_role(&txn, &[id])
+        .await?
+        .remove(&id)
+        .unwrap_or_default();
     let changes = role::ActiveModel {
-        name: input.name.as_ref().map_or(sea_orm::NotSet, |n| Set(n.trim().to_owned())),
+        name: input
+            .name
+            .as_ref()
+            .map_or(sea_orm::NotSet, |n| Set(n.trim().to_owned())),
         description: input.description.clone().map_or(sea_orm::NotSet, Set),
         updated_at: Set(Utc::now()),
         ..Default::default()
     };
-    update_versioned(&txn, changes, [role::Column::Id, role::Column::Version], id, expected, "role").await?;
+    update_versioned(
+        &txn,
+        changes,
+        [role::Column::Id, role::Column::Version],
+        id,
+        expected,
+        "role",
+    )
+    .await?;
     if let Some(permissions) = &permissions {
         store::set_role_permissions(&txn, id, permissions).await?;
     }
@@ -409,7 +473,12 @@ pub async fn update_role(
         .collect();
     let revoked: Vec<&String> = permissions
         .as_ref()
-        .map(|now| before_permissions.iter().filter(|p| !now.contains(*p)).collect())
+        .map(|now| {
+            before_permissions
+                .iter()
+                .filter(|p| !now.contains(*p))
+                .collect()
+        })
         .unwrap_or_default();
     audit(
         &txn,
@@ -433,13 +502,24 @@ pub async fn delete_role(state: &AppState, actor: &Actor<'_>, id: i64) -> ApiRes
         .await?
         .ok_or_else(|| ApiError::not_found("role", id))?;
     store::delete_role(&txn, id).await?;
-    audit(&txn, actor, "role_deleted", Some(format!("role:{id}")), json!({ "name": role.name })).await?;
+    audit(
+        &txn,
+        actor,
+        "role_deleted",
+        Some(format!("role:{id}")),
+        json!({ "name": role.name }),
+    )
+    .await?;
     txn.commit().await?;
     Ok(())
 }
 
 /// `bazaar create-admin`: a superuser, refused when the email is taken.
-pub async fn create_superuser(state: &AppState, email: &str, password: &str) -> ApiResult<StaffView> {
+pub async fn create_superuser(
+    state: &AppState,
+    email: &str,
+    password: &str,
+) -> ApiResult<StaffView> {
     let meta = RequestMeta {
         ip: None,
         request_id: None,

@@ -32,7 +32,10 @@ pub fn random_token() -> String {
 /// Sessions are stored under a hash of their id, so a dump of the store holds no
 /// usable cookie.
 fn key(session_id: &str) -> String {
-    format!("session:staff:{}", hex::encode(Sha256::digest(session_id.as_bytes())))
+    format!(
+        "session:staff:{}",
+        hex::encode(Sha256::digest(session_id.as_bytes()))
+    )
 }
 
 /// Creates a session and returns its id (the cookie value) and the session.

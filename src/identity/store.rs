@@ -162,7 +162,11 @@ pub async fn missing_roles(
 }
 
 pub async fn delete_staff(db: &impl ConnectionTrait, id: i64) -> Result<bool, DbErr> {
-    Ok(staff::Entity::delete_by_id(id).exec(db).await?.rows_affected > 0)
+    Ok(staff::Entity::delete_by_id(id)
+        .exec(db)
+        .await?
+        .rows_affected
+        > 0)
 }
 
 pub async fn find_role(db: &impl ConnectionTrait, id: i64) -> Result<Option<role::Model>, DbErr> {

@@ -2,8 +2,8 @@
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{
-    big_integer, big_integer_null, boolean, integer_null, string, string_null, string_uniq,
-    text, text_null, timestamp_with_time_zone,
+    big_integer, big_integer_null, boolean, integer_null, string, string_null, string_uniq, text,
+    text_null, timestamp_with_time_zone,
 };
 
 use super::{entity_table, index, reference};
@@ -86,10 +86,7 @@ impl MigrationTrait for Migration {
                     .col(string_null("ip"))
                     .col(string_null("request_id"))
                     .col(text("detail").default("{}"))
-                    .col(
-                        timestamp_with_time_zone("created_at")
-                            .default(Expr::current_timestamp()),
-                    )
+                    .col(timestamp_with_time_zone("created_at").default(Expr::current_timestamp()))
                     .take(),
             )
             .await?;
@@ -112,10 +109,7 @@ impl MigrationTrait for Migration {
                     .col(integer_null("status_code"))
                     .col(text_null("response_headers"))
                     .col(text_null("response_body"))
-                    .col(
-                        timestamp_with_time_zone("created_at")
-                            .default(Expr::current_timestamp()),
-                    )
+                    .col(timestamp_with_time_zone("created_at").default(Expr::current_timestamp()))
                     .take(),
             )
             .await?;

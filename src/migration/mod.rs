@@ -47,7 +47,9 @@ fn reference(
 
 fn index(table: &'static str, columns: &[&'static str], unique: bool) -> IndexCreateStatement {
     let mut index = Index::create();
-    index.name(format!("ix_{table}_{}", columns.join("_"))).table(table);
+    index
+        .name(format!("ix_{table}_{}", columns.join("_")))
+        .table(table);
     for column in columns {
         index.col(*column);
     }

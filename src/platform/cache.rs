@@ -94,8 +94,7 @@ impl Keyspace<'_> {
 
     pub fn set(&mut self, key: &str, value: Vec<u8>, ttl: Option<Duration>) {
         let expires_at = ttl.map(|t| self.now + t);
-        self.map
-            .insert(key.to_owned(), Entry { value, expires_at });
+        self.map.insert(key.to_owned(), Entry { value, expires_at });
     }
 
     pub fn delete(&mut self, key: &str) -> bool {

@@ -5,7 +5,11 @@ use sea_orm::{ConnectionTrait, EntityTrait, PrimaryKeyTrait};
 use super::error::{ApiError, ApiResult};
 
 /// The row with primary key `id`, or a 404 naming the resource.
-pub async fn find_or_404<E>(db: &impl ConnectionTrait, id: i64, resource: &str) -> ApiResult<E::Model>
+pub async fn find_or_404<E>(
+    db: &impl ConnectionTrait,
+    id: i64,
+    resource: &str,
+) -> ApiResult<E::Model>
 where
     E: EntityTrait,
     <E::PrimaryKey as PrimaryKeyTrait>::ValueType: From<i64>,

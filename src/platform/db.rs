@@ -25,9 +25,8 @@ impl Db {
     pub async fn connect(config: &Config) -> anyhow::Result<Self> {
         let url = config.database_url();
         if url.starts_with("sqlite:") {
-            std::fs::create_dir_all(&config.data_dir).with_context(|| {
-                format!("cannot create data dir {}", config.data_dir.display())
-            })?;
+            std::fs::create_dir_all(&config.data_dir)
+                .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
         }
         let writer = open(&url, config.database.max_connections).await?;
         let reader = match &config.database.replica_url {

@@ -46,7 +46,11 @@ pub struct ApiError {
 pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: impl Into<Cow<'static, str>>, detail: impl Into<String>) -> Self {
+    pub fn new(
+        status: StatusCode,
+        code: impl Into<Cow<'static, str>>,
+        detail: impl Into<String>,
+    ) -> Self {
         Self {
             status,
             code: code.into(),
@@ -129,7 +133,11 @@ impl ApiError {
     }
 
     pub fn route_not_found(path: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not-found", format!("no route for {path}"))
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            format!("no route for {path}"),
+        )
     }
 
     pub fn conflict(code: impl Into<Cow<'static, str>>, detail: impl Into<String>) -> Self {
@@ -151,7 +159,11 @@ impl ApiError {
         };
         Self {
             errors,
-            ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation-failed", detail)
+            ..Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation-failed",
+                detail,
+            )
         }
     }
 
@@ -161,7 +173,10 @@ impl ApiError {
             "too-many-requests",
             format!("too many attempts; retry in {retry_after_secs} s"),
         )
-        .with_header(header::RETRY_AFTER, HeaderValue::from(retry_after_secs.max(1)))
+        .with_header(
+            header::RETRY_AFTER,
+            HeaderValue::from(retry_after_secs.max(1)),
+        )
     }
 
     /// An unexpected failure: logged with its cause, opaque to the client.
@@ -182,11 +197,7 @@ impl ApiError {
     pub fn problem(&self) -> Problem {
         Problem {
             kind: format!("urn:bazaar:problem:{}", self.code),
-            title: self
-                .status
-                .canonical_reason()
-                .unwrap_or("Error")
-                .to_owned(),
+            title: self.status.canonical_reason().unwrap_or("Error").to_owned(),
             status: self.status.as_u16(),
             detail: self.detail.clone(),
             code: self.code.to_string(),
@@ -217,7 +228,10 @@ impl From<DbErr> for ApiError {
         match err.sql_err() {
             Some(SqlErr::UniqueConstraintViolation(detail)) => {
                 tracing::debug!(%detail, "unique constraint violated");
-                ApiError::conflict("already-exists", "a record with the same unique value already exists")
+                ApiError::conflict(
+                    "already-exists",
+                    "a record with the same unique value already exists",
+                )
             }
             Some(SqlErr::ForeignKeyConstraintViolation(detail)) => {
                 tracing::debug!(%detail, "foreign key constraint violated");
@@ -255,8 +269,11 @@ impl Validator {
     /// A trimmed, non-empty string of at most `max` characters.
     pub fn text(&mut self, value: &str, field: &str, max: usize) -> &mut Self {
         let len = value.trim().chars().count();
-        self.check(len > 0, field, "must not be empty")
-            .check(len <= max, field, &format!("must be at most {max} characters"))
+        self.check(len > 0, field, "must not be empty").check(
+            len <= max,
+            field,
+            &format!("must be at most {max} characters"),
+        )
     }
 
     /// A machine-friendly code: 1 to 64 letters, digits, `-` or `_`.

@@ -100,14 +100,16 @@ where
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or_default();
         let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
-        serde_path_to_error::deserialize(de).map(Query).map_err(|err| {
-            let field = err.path().to_string();
-            let message = err.into_inner().to_string();
-            ApiError::validation(vec![FieldError {
-                field: if field == "." { "query".into() } else { field },
-                message,
-            }])
-            .with_status(StatusCode::BAD_REQUEST)
-        })
+        serde_path_to_error::deserialize(de)
+            .map(Query)
+            .map_err(|err| {
+                let field = err.path().to_string();
+                let message = err.into_inner().to_string();
+                ApiError::validation(vec![FieldError {
+                    field: if field == "." { "query".into() } else { field },
+                    message,
+                }])
+                .with_status(StatusCode::BAD_REQUEST)
+            })
     }
 }

@@ -58,7 +58,10 @@ enum Claim {
 /// Middleware on every write route; a no-op for requests without the header.
 pub async fn replay_or_record(req: Request, next: Next) -> Response {
     let method = req.method().clone();
-    if !matches!(method, Method::POST | Method::PUT | Method::PATCH | Method::DELETE) {
+    if !matches!(
+        method,
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    ) {
         return next.run(req).await;
     }
     let Some(key) = req.headers().get(HEADER).cloned() else {
@@ -176,7 +179,12 @@ impl Record {
         };
         match Entity::insert(fresh).exec(db).await {
             Ok(done) => Ok(Claim::Fresh(done.last_insert_id)),
-            Err(err) if matches!(err.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) => {
+            Err(err)
+                if matches!(
+                    err.sql_err(),
+                    Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+                ) =>
+            {
                 match self.scope().one(db).await? {
                     Some(existing) => Ok(Claim::Replay(existing)),
                     None => Err(err),

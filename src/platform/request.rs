@@ -48,7 +48,13 @@ impl RequestMeta {
 impl FromRequestParts<AppState> for RequestMeta {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        Ok(Self::from_parts(parts, state.config.http.trust_forwarded_for))
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Self::from_parts(
+            parts,
+            state.config.http.trust_forwarded_for,
+        ))
     }
 }

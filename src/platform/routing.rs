@@ -8,10 +8,10 @@ use axum::extract::Request;
 use axum::middleware::{Next, from_fn};
 use serde::Serialize;
 use utoipa::ToSchema;
-use utoipa::openapi::{Content, OpenApi, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::openapi::extensions::Extensions;
 use utoipa::openapi::path::{Operation, PathItem};
 use utoipa::openapi::security::SecurityRequirement;
+use utoipa::openapi::{Content, OpenApi, Ref, RefOr, Response, ResponseBuilder};
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter, UtoipaMethodRouterExt};
 
 use crate::app::AppState;
@@ -72,7 +72,9 @@ impl ApiRouter {
         }
         let route = (schemas, paths, method_router)
             .layer(from_fn(idempotency::replay_or_record))
-            .layer(from_fn(move |req: Request, next: Next| guard::enforce(access, req, next)));
+            .layer(from_fn(move |req: Request, next: Next| {
+                guard::enforce(access, req, next)
+            }));
         Self(self.0.routes(route))
     }
 
@@ -106,12 +108,18 @@ fn describe_access(operation: &mut Operation, access: Access) {
             _ => note,
         });
     }
-    let mut problems = vec![("4XX", "The request was refused: see the problem document"), ("5XX", "The server failed")];
+    let mut problems = vec![
+        ("4XX", "The request was refused: see the problem document"),
+        ("5XX", "The server failed"),
+    ];
     if access != Access::Public {
         problems.push(("401", "Not signed in"));
     }
     if matches!(access, Access::Permission(_)) {
-        problems.push(("403", "Signed in without the required permission, or without the CSRF token"));
+        problems.push((
+            "403",
+            "Signed in without the required permission, or without the CSRF token",
+        ));
     }
     for (status, description) in problems {
         operation
@@ -172,7 +180,10 @@ pub fn permission_catalogue(openapi: &mut OpenApi) -> Vec<PermissionInfo> {
             let Some(extensions) = &operation.extensions else {
                 continue;
             };
-            let Some(name) = extensions.get(PERMISSION_EXTENSION).and_then(|v| v.as_str()) else {
+            let Some(name) = extensions
+                .get(PERMISSION_EXTENSION)
+                .and_then(|v| v.as_str())
+            else {
                 continue;
             };
             let description = extensions

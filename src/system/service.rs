@@ -35,19 +35,28 @@ async fn check_parent(
 ) -> ApiResult<()> {
     match parent_id {
         None if level == RegionLevel::Country => Ok(()),
-        None => Err(ApiError::invalid("parent_id", "only a country has no parent region")),
+        None => Err(ApiError::invalid(
+            "parent_id",
+            "only a country has no parent region",
+        )),
         Some(parent_id) => {
             let parent = region::Entity::find_by_id(parent_id)
                 .one(db)
                 .await?
-                .ok_or_else(|| ApiError::invalid("parent_id", format!("region {parent_id} does not exist")))?;
+                .ok_or_else(|| {
+                    ApiError::invalid("parent_id", format!("region {parent_id} does not exist"))
+                })?;
             let parent_level = RegionLevel::parse(&parent.level);
             if parent_level.and_then(RegionLevel::child) == Some(level) {
                 Ok(())
             } else {
                 Err(ApiError::invalid(
                     "parent_id",
-                    format!("a {} cannot be placed under a {}", level.as_str(), parent.level),
+                    format!(
+                        "a {} cannot be placed under a {}",
+                        level.as_str(),
+                        parent.level
+                    ),
                 ))
             }
         }
@@ -117,7 +126,15 @@ pub async fn update_region(
         updated_at: Set(Utc::now()),
         ..Default::default()
     };
-    update_versioned(&txn, changes, [region::Column::Id, region::Column::Version], id, expected, "region").await?;
+    update_versioned(
+        &txn,
+        changes,
+        [region::Column::Id, region::Column::Version],
+        id,
+        expected,
+        "region",
+    )
+    .await?;
     let region = find_or_404::<region::Entity>(&txn, id, "region").await?;
     txn.commit().await?;
     Ok(region.into())
@@ -144,7 +161,10 @@ pub async fn region_tree(db: &impl ConnectionTrait) -> ApiResult<Vec<RegionNode>
     for region in regions {
         children.entry(region.parent_id).or_default().push(region);
     }
-    fn build(parent: Option<i64>, children: &mut HashMap<Option<i64>, Vec<region::Model>>) -> Vec<RegionNode> {
+    fn build(
+        parent: Option<i64>,
+        children: &mut HashMap<Option<i64>, Vec<region::Model>>,
+    ) -> Vec<RegionNode> {
         children
             .remove(&parent)
             .unwrap_or_default()
@@ -218,8 +238,18 @@ pub async fn update_carrier(
         ..Default::default()
     };
     let db = state.db.writer();
-    update_versioned(db, changes, [carrier::Column::Id, carrier::Column::Version], id, expected, "carrier").await?;
-    Ok(find_or_404::<carrier::Entity>(db, id, "carrier").await?.into())
+    update_versioned(
+        db,
+        changes,
+        [carrier::Column::Id, carrier::Column::Version],
+        id,
+        expected,
+        "carrier",
+    )
+    .await?;
+    Ok(find_or_404::<carrier::Entity>(db, id, "carrier")
+        .await?
+        .into())
 }
 
 // ---- shipping methods -----------------------------------------------------------------
@@ -241,13 +271,24 @@ async fn check_rates(db: &impl ConnectionTrait, rates: &[ShippingRate]) -> ApiRe
         v.non_negative(rate.first_weight_grams, &field("first_weight_grams"))
             .non_negative(rate.first_price, &field("first_price"))
             .non_negative(rate.step_price, &field("step_price"))
-            .check(rate.step_weight_grams > 0, &field("step_weight_grams"), "must be positive")
-            .check(seen.insert(rate.region_id), &field("region_id"), "another rate already covers this region");
+            .check(
+                rate.step_weight_grams > 0,
+                &field("step_weight_grams"),
+                "must be positive",
+            )
+            .check(
+                seen.insert(rate.region_id),
+                &field("region_id"),
+                "another rate already covers this region",
+            );
     }
     v.finish()?;
     for (i, rate) in rates.iter().enumerate() {
         if let Some(region_id) = rate.region_id
-            && region::Entity::find_by_id(region_id).one(db).await?.is_none()
+            && region::Entity::find_by_id(region_id)
+                .one(db)
+                .await?
+                .is_none()
         {
             return Err(ApiError::invalid(
                 format!("rates[{i}].region_id"),
@@ -262,7 +303,10 @@ async fn check_carrier(db: &impl ConnectionTrait, carrier_id: Option<i64>) -> Ap
     if let Some(id) = carrier_id
         && carrier::Entity::find_by_id(id).one(db).await?.is_none()
     {
-        return Err(ApiError::invalid("carrier_id", format!("carrier {id} does not exist")));
+        return Err(ApiError::invalid(
+            "carrier_id",
+            format!("carrier {id} does not exist"),
+        ));
     }
     Ok(())
 }
@@ -275,14 +319,19 @@ pub async fn shipping_method_view(
         .await?
         .remove(&method.id)
         .unwrap_or_default();
-    Ok(ShippingMethodView::new(method, rates.into_iter().map(Into::into).collect()))
+    Ok(ShippingMethodView::new(
+        method,
+        rates.into_iter().map(Into::into).collect(),
+    ))
 }
 
 pub async fn create_shipping_method(
     state: &AppState,
     input: CreateShippingMethod,
 ) -> ApiResult<ShippingMethodView> {
-    let currency = input.currency.unwrap_or_else(|| state.config.shop.currency.clone());
+    let currency = input
+        .currency
+        .unwrap_or_else(|| state.config.shop.currency.clone());
     let mut v = Validator::default();
     v.code(&input.code, "code").text(&input.name, "name", 100);
     check_currency(&mut v, &currency);
@@ -348,7 +397,10 @@ pub async fn update_shipping_method(
     update_versioned(
         &txn,
         changes,
-        [shipping_method::Column::Id, shipping_method::Column::Version],
+        [
+            shipping_method::Column::Id,
+            shipping_method::Column::Version,
+        ],
         id,
         expected,
         "shipping method",
@@ -365,14 +417,20 @@ pub async fn update_shipping_method(
 
 /// Active methods that deliver to `region` with their price for the weight: the rate of the
 /// nearest region on the path to the root wins, else the method's catch-all rate.
-pub async fn shipping_options(state: &AppState, query: &ShippingQuery) -> ApiResult<Vec<ShippingOption>> {
+pub async fn shipping_options(
+    state: &AppState,
+    query: &ShippingQuery,
+) -> ApiResult<Vec<ShippingOption>> {
     Validator::default()
         .non_negative(query.weight_grams, "weight_grams")
         .finish()?;
     let db = state.db.reader();
     let path = store::region_with_ancestors(db, query.region).await?;
     if path.is_empty() {
-        return Err(ApiError::invalid("region", format!("region {} does not exist", query.region)));
+        return Err(ApiError::invalid(
+            "region",
+            format!("region {} does not exist", query.region),
+        ));
     }
     let methods = store::active_shipping_methods(db).await?;
     let ids: Vec<i64> = methods.iter().map(|m| m.id).collect();
@@ -401,7 +459,10 @@ pub async fn shipping_options(state: &AppState, query: &ShippingQuery) -> ApiRes
 
 // ---- packaging ------------------------------------------------------------------------
 
-pub async fn create_packaging(state: &AppState, input: CreatePackaging) -> ApiResult<PackagingView> {
+pub async fn create_packaging(
+    state: &AppState,
+    input: CreatePackaging,
+) -> ApiResult<PackagingView> {
     Validator::default()
         .text(&input.name, "name", 100)
         .non_negative(input.price, "price")
@@ -444,8 +505,18 @@ pub async fn update_packaging(
         ..Default::default()
     };
     let db = state.db.writer();
-    update_versioned(db, changes, [packaging::Column::Id, packaging::Column::Version], id, expected, "packaging").await?;
-    Ok(find_or_404::<packaging::Entity>(db, id, "packaging").await?.into())
+    update_versioned(
+        db,
+        changes,
+        [packaging::Column::Id, packaging::Column::Version],
+        id,
+        expected,
+        "packaging",
+    )
+    .await?;
+    Ok(find_or_404::<packaging::Entity>(db, id, "packaging")
+        .await?
+        .into())
 }
 
 // ---- payment methods ------------------------------------------------------------------
@@ -457,7 +528,11 @@ pub async fn create_payment_method(
     Validator::default()
         .code(&input.code, "code")
         .text(&input.name, "name", 100)
-        .check(input.description.chars().count() <= 2000, "description", "must be at most 2000 characters")
+        .check(
+            input.description.chars().count() <= 2000,
+            "description",
+            "must be at most 2000 characters",
+        )
         .finish()?;
     let now = Utc::now();
     let method = payment_method::Entity::insert(payment_method::ActiveModel {
@@ -491,7 +566,11 @@ pub async fn update_payment_method(
         v.text(name, "name", 100);
     }
     if let Some(description) = &input.description {
-        v.check(description.chars().count() <= 2000, "description", "must be at most 2000 characters");
+        v.check(
+            description.chars().count() <= 2000,
+            "description",
+            "must be at most 2000 characters",
+        );
     }
     v.finish()?;
     let changes = payment_method::ActiveModel {
@@ -514,7 +593,11 @@ pub async fn update_payment_method(
         "payment method",
     )
     .await?;
-    Ok(find_or_404::<payment_method::Entity>(db, id, "payment method").await?.into())
+    Ok(
+        find_or_404::<payment_method::Entity>(db, id, "payment method")
+            .await?
+            .into(),
+    )
 }
 
 // ---- presentation and deletion shared by the admin routes ------------------------------

@@ -18,7 +18,10 @@ pub fn admin_router() -> ApiRouter {
         .route(routes!(auth::logout_staff), Access::Staff)
         .route(routes!(auth::get_csrf_token), Access::Staff)
         .route(routes!(auth::get_me), Access::Staff)
-        .route(routes!(permissions::list_permissions), Access::Permission(ROLES_READ))
+        .route(
+            routes!(permissions::list_permissions),
+            Access::Permission(ROLES_READ),
+        )
         .route(routes!(roles::list_roles), Access::Permission(ROLES_READ))
         .route(routes!(roles::get_role), Access::Permission(ROLES_READ))
         .route(routes!(roles::create_role), Access::Permission(ROLES_WRITE))
@@ -26,8 +29,20 @@ pub fn admin_router() -> ApiRouter {
         .route(routes!(roles::delete_role), Access::Permission(ROLES_WRITE))
         .route(routes!(staff::list_staff), Access::Permission(STAFF_READ))
         .route(routes!(staff::get_staff), Access::Permission(STAFF_READ))
-        .route(routes!(staff::create_staff), Access::Permission(STAFF_WRITE))
-        .route(routes!(staff::update_staff), Access::Permission(STAFF_WRITE))
-        .route(routes!(staff::delete_staff), Access::Permission(STAFF_WRITE))
-        .route(routes!(security_log::list_security_log), Access::Permission(SECURITY_LOG_READ))
+        .route(
+            routes!(staff::create_staff),
+            Access::Permission(STAFF_WRITE),
+        )
+        .route(
+            routes!(staff::update_staff),
+            Access::Permission(STAFF_WRITE),
+        )
+        .route(
+            routes!(staff::delete_staff),
+            Access::Permission(STAFF_WRITE),
+        )
+        .route(
+            routes!(security_log::list_security_log),
+            Access::Permission(SECURITY_LOG_READ),
+        )
 }

@@ -29,7 +29,11 @@ pub async fn list_roles(
     let db = state.db.reader();
     let page = list
         .spec(&SORT)?
-        .fetch(db, <role::Entity as sea_orm::EntityTrait>::find(), role::Column::Id)
+        .fetch(
+            db,
+            <role::Entity as sea_orm::EntityTrait>::find(),
+            role::Column::Id,
+        )
         .await?;
     let ids: Vec<i64> = page.items.iter().map(|r: &role::Model| r.id).collect();
     let mut permissions = store::permissions_by_role(db, &ids).await?;
@@ -41,7 +45,10 @@ pub async fn list_roles(
 
 #[utoipa::path(get, path = "/roles/{id}", tag = "roles",
     responses((status = 200, body = RoleView, headers(("ETag" = String)))))]
-pub async fn get_role(State(state): State<AppState>, Path(id): Path<i64>) -> ApiResult<Tagged<RoleView>> {
+pub async fn get_role(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> ApiResult<Tagged<RoleView>> {
     let db = state.db.reader();
     let role = store::find_role(db, id)
         .await?
@@ -58,10 +65,17 @@ pub async fn create_role(
     CurrentStaff(principal): CurrentStaff,
     Json(body): Json<CreateRole>,
 ) -> ApiResult<impl IntoResponse> {
-    let actor = Actor { principal: Some(&principal), meta: &meta };
+    let actor = Actor {
+        principal: Some(&principal),
+        meta: &meta,
+    };
     let role = service::create_role(&state, &actor, body).await?;
     let location = format!("/api/v1/admin/roles/{}", role.id);
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)], Tagged(role.version, role)))
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Tagged(role.version, role),
+    ))
 }
 
 /// Changes a role; `permissions`, when given, replaces the whole set.
@@ -77,7 +91,10 @@ pub async fn update_role(
     Json(body): Json<UpdateRole>,
 ) -> ApiResult<Tagged<RoleView>> {
     let expected = Expected::from(if_match, body.version)?;
-    let actor = Actor { principal: Some(&principal), meta: &meta };
+    let actor = Actor {
+        principal: Some(&principal),
+        meta: &meta,
+    };
     let role = service::update_role(&state, &actor, id, expected, body).await?;
     Ok(Tagged(role.version, role))
 }
@@ -90,7 +107,10 @@ pub async fn delete_role(
     CurrentStaff(principal): CurrentStaff,
     Path(id): Path<i64>,
 ) -> ApiResult<StatusCode> {
-    let actor = Actor { principal: Some(&principal), meta: &meta };
+    let actor = Actor {
+        principal: Some(&principal),
+        meta: &meta,
+    };
     service::delete_role(&state, &actor, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -26,7 +26,11 @@ pub async fn list_security_log(
     }
     let page = list
         .spec(&SORT)?
-        .fetch(state.db.reader(), store::security_log_query(&filter), security_log::Column::Id)
+        .fetch(
+            state.db.reader(),
+            store::security_log_query(&filter),
+            security_log::Column::Id,
+        )
         .await?;
     Ok(axum::Json(page.map(SecurityEvent::from)))
 }

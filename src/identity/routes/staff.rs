@@ -43,7 +43,10 @@ pub async fn list_staff(
 
 #[utoipa::path(get, path = "/staff/{id}", tag = "staff",
     responses((status = 200, body = StaffView, headers(("ETag" = String)))))]
-pub async fn get_staff(State(state): State<AppState>, Path(id): Path<i64>) -> ApiResult<Tagged<StaffView>> {
+pub async fn get_staff(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> ApiResult<Tagged<StaffView>> {
     let db = state.db.reader();
     let staff = store::find_staff(db, id)
         .await?
@@ -61,10 +64,17 @@ pub async fn create_staff(
     CurrentStaff(principal): CurrentStaff,
     Json(body): Json<CreateStaff>,
 ) -> ApiResult<impl IntoResponse> {
-    let actor = Actor { principal: Some(&principal), meta: &meta };
+    let actor = Actor {
+        principal: Some(&principal),
+        meta: &meta,
+    };
     let staff = service::create_staff(&state, &actor, body).await?;
     let location = format!("/api/v1/admin/staff/{}", staff.id);
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)], Tagged(staff.version, staff)))
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Tagged(staff.version, staff),
+    ))
 }
 
 /// Edits a staff account; `role_ids`, when given, replaces the assigned roles.
@@ -80,7 +90,10 @@ pub async fn update_staff(
     Json(body): Json<UpdateStaff>,
 ) -> ApiResult<Tagged<StaffView>> {
     let expected = Expected::from(if_match, body.version)?;
-    let actor = Actor { principal: Some(&principal), meta: &meta };
+    let actor = Actor {
+        principal: Some(&principal),
+        meta: &meta,
+    };
     let staff = service::update_staff(&state, &actor, id, expected, body).await?;
     Ok(Tagged(staff.version, staff))
 }
@@ -92,7 +105,10 @@ pub async fn delete_staff(
     CurrentStaff(principal): CurrentStaff,
     Path(id): Path<i64>,
 ) -> ApiResult<StatusCode> {
-    let actor = Actor { principal: Some(&principal), meta: &meta };
+    let actor = Actor {
+        principal: Some(&principal),
+        meta: &meta,
+    };
     service::delete_staff(&state, &actor, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -106,7 +106,10 @@ pub fn admin_router() -> ApiRouter {
         .merge(carriers::router(CARRIERS_READ, CARRIERS_WRITE))
         .merge(shipping_methods::router(SHIPPING_READ, SHIPPING_WRITE))
         .merge(packaging::router(PACKAGING_READ, PACKAGING_WRITE))
-        .merge(payment_methods::router(PAYMENT_METHODS_READ, PAYMENT_METHODS_WRITE))
+        .merge(payment_methods::router(
+            PAYMENT_METHODS_READ,
+            PAYMENT_METHODS_WRITE,
+        ))
 }
 
 pub use storefront::storefront_router;

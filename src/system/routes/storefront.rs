@@ -44,7 +44,9 @@ pub async fn list_shipping_options(
 #[utoipa::path(get, path = "/payment-methods", tag = "storefront",
     operation_id = "storefront_list_payment_methods",
     responses((status = 200, body = Vec<PaymentMethodView>)))]
-pub async fn list_payment_options(State(state): State<AppState>) -> ApiResult<Json<Vec<PaymentMethodView>>> {
+pub async fn list_payment_options(
+    State(state): State<AppState>,
+) -> ApiResult<Json<Vec<PaymentMethodView>>> {
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
     let rows = payment_method::Entity::find()
         .filter(payment_method::Column::Active.eq(true))
