@@ -15,6 +15,10 @@ const PROVINCES: usize = 34;
 const CITIES_PER_PROVINCE: usize = 4;
 
 fn main() -> anyhow::Result<()> {
+    // `cargo test --all-targets` runs bench targets too: only measure under `cargo bench`.
+    if !std::env::args().any(|a| a == "--bench") {
+        return Ok(());
+    }
     let seconds: u64 = std::env::var("BENCH_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -33,9 +37,11 @@ fn main() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     // The multi-threaded runtime keeps serving on its workers while wrk runs.
     let (_server, regions_url, hello_url) = runtime.block_on(async {
-        let mut config = Config::default();
-        config.listen = "127.0.0.1:0".parse()?;
-        config.data_dir = dir.path().to_owned();
+        let mut config = Config {
+            listen: "127.0.0.1:0".parse()?,
+            data_dir: dir.path().to_owned(),
+            ..Config::default()
+        };
         config.database.url = Some(SecretUrl::new(format!(
             "sqlite://{}?mode=rwc",
             dir.path().join("bench.db").display()

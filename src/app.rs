@@ -163,7 +163,6 @@ pub fn router(state: AppState) -> Router {
         .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", state.openapi.clone()))
         .fallback(|req: Request| async move { ApiError::route_not_found(req.uri().path()) })
         .with_state(state.clone())
-        .layer(from_fn(problem_for_bare_errors))
         .layer(Extension(state.clone()))
         .layer(axum::extract::DefaultBodyLimit::max(config.http.body_limit_bytes))
         .layer(RequestBodyLimitLayer::new(config.http.body_limit_bytes))
@@ -176,6 +175,8 @@ pub fn router(state: AppState) -> Router {
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::internal("a handler panicked").into_response()
         }))
+        // Outside the body limit and the timeout, so their bare answers get problem bodies.
+        .layer(from_fn(problem_for_bare_errors))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let request_id = req

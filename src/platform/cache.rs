@@ -16,6 +16,8 @@ pub enum ScriptValue {
     Int(i64),
     Text(String),
     List(Vec<ScriptValue>),
+    /// A script error (Redis' error reply); `eval` turns it into `Err`.
+    Error(String),
 }
 
 impl ScriptValue {
@@ -101,21 +103,19 @@ impl Keyspace<'_> {
         self.map.remove(key).is_some_and(|e| e.live(self.now))
     }
 
-    /// INCRBY: a missing key counts from 0; the expiry is kept.
-    pub fn increment(&mut self, key: &str, by: i64) -> i64 {
+    /// INCRBY: a missing key counts from 0; the expiry is kept. Like Redis, a value that is
+    /// not an integer (or an overflow) is an error and changes nothing.
+    pub fn increment(&mut self, key: &str, by: i64) -> Option<i64> {
         let now = self.now;
         let current = self.live(key).cloned();
         let (value, expires_at) = match current {
             Some(e) => (
-                std::str::from_utf8(&e.value)
-                    .ok()
-                    .and_then(|v| v.parse::<i64>().ok())
-                    .unwrap_or(0),
+                std::str::from_utf8(&e.value).ok()?.parse::<i64>().ok()?,
                 e.expires_at,
             ),
             None => (0, None),
         };
-        let next = value + by;
+        let next = value.checked_add(by)?;
         self.map.insert(
             key.to_owned(),
             Entry {
@@ -123,7 +123,7 @@ impl Keyspace<'_> {
                 expires_at: expires_at.filter(|at| *at > now),
             },
         );
-        next
+        Some(next)
     }
 
     /// PEXPIRE on an existing key.
@@ -218,7 +218,12 @@ impl KeyValue for MemoryStore {
         args: &[String],
     ) -> anyhow::Result<ScriptValue> {
         let keys: Vec<String> = keys.iter().map(|k| (*k).to_owned()).collect();
-        Ok(self.with(|ks| (script.native)(ks, &keys, args)))
+        match self.with(|ks| (script.native)(ks, &keys, args)) {
+            ScriptValue::Error(message) => {
+                anyhow::bail!("script {} failed: {message}", script.name)
+            }
+            value => Ok(value),
+        }
     }
 
     async fn ping(&self) -> anyhow::Result<()> {
@@ -367,7 +372,9 @@ return value
 "#,
     native: |ks, keys, args| {
         let by = args[0].parse().unwrap_or(0);
-        let value = ks.increment(&keys[0], by);
+        let Some(value) = ks.increment(&keys[0], by) else {
+            return ScriptValue::Error("ERR value is not an integer or out of range".into());
+        };
         let ttl: u64 = args[1].parse().unwrap_or(0);
         if ttl > 0 && ks.pttl(&keys[0]) == -1 {
             ks.expire(&keys[0], Duration::from_millis(ttl));

@@ -233,16 +233,23 @@ impl From<DbErr> for ApiError {
                     "a record with the same unique value already exists",
                 )
             }
-            Some(SqlErr::ForeignKeyConstraintViolation(detail)) => {
-                tracing::debug!(%detail, "foreign key constraint violated");
-                ApiError::conflict(
-                    "reference-conflict",
-                    "the record refers to a missing record, or is still referred to by others",
-                )
+            Some(SqlErr::ForeignKeyConstraintViolation(detail)) => reference_conflict(&detail),
+            // SQLite reports ON DELETE RESTRICT as SQLITE_CONSTRAINT_TRIGGER (1811), which
+            // sea-orm does not classify.
+            _ if err.to_string().contains("FOREIGN KEY constraint failed") => {
+                reference_conflict(&err.to_string())
             }
             _ => ApiError::internal(err),
         }
     }
+}
+
+fn reference_conflict(detail: &str) -> ApiError {
+    tracing::debug!(%detail, "foreign key constraint violated");
+    ApiError::conflict(
+        "reference-conflict",
+        "the record refers to a missing record, or is still referred to by others",
+    )
 }
 
 impl From<anyhow::Error> for ApiError {

@@ -40,20 +40,15 @@ where
     }
 }
 
-/// Parses a JSON document, telling syntax errors (400) from field errors (422).
+/// Parses a JSON document, telling syntax errors (400) from well-formed JSON of the wrong
+/// shape (422 naming the field).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
-        let path = err.path().to_string();
-        let inner = err.into_inner();
-        match inner.classify() {
-            serde_json::error::Category::Data => field_error(&path, &inner.to_string()),
-            _ => ApiError::malformed_body(format!("malformed JSON: {inner}")),
-        }
-    })?;
-    de.end()
+    let value: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|e| ApiError::malformed_body(format!("malformed JSON: {e}")))?;
-    Ok(value)
+    serde_path_to_error::deserialize(value).map_err(|err| {
+        let path = err.path().to_string();
+        field_error(&path, &err.into_inner().to_string())
+    })
 }
 
 fn field_error(path: &str, message: &str) -> ApiError {

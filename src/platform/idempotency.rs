@@ -9,7 +9,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use chrono::{Duration, Utc};
 use sea_orm::entity::prelude::*;
-use sea_orm::{ActiveValue::Set, QueryFilter};
+use sea_orm::{ActiveValue::Set, Condition, QueryFilter};
 use sha2::{Digest, Sha256};
 
 use crate::app::AppState;
@@ -117,7 +117,12 @@ async fn run(key: HeaderValue, req: Request, next: Next) -> Result<Response, Res
         route,
         key,
     };
-    match record.claim(db, &hash).await.map_err(into_response)? {
+    let abandon_after = Duration::seconds(state.config.http.request_timeout_secs as i64 + 5);
+    match record
+        .claim(db, &hash, abandon_after)
+        .await
+        .map_err(into_response)?
+    {
         Claim::Replay(stored) if stored.request_hash != hash => Err(ApiError::conflict(
             "idempotency-key-reused",
             "this Idempotency-Key was already used with a different request body",
@@ -149,23 +154,35 @@ struct Record {
 }
 
 impl Record {
-    fn scope(&self) -> sea_orm::Select<Entity> {
-        Entity::find()
+    /// Restricts `query` to this record's principal, method, route and key.
+    fn scoped<Q: QueryFilter>(&self, query: Q) -> Q {
+        query
             .filter(Column::Principal.eq(&self.principal))
             .filter(Column::Method.eq(&self.method))
             .filter(Column::Route.eq(&self.route))
             .filter(Column::IdempotencyKey.eq(&self.key))
     }
 
-    /// Inserts an in-progress record, or returns the one a previous request left.
-    async fn claim(&self, db: &DatabaseConnection, hash: &str) -> Result<Claim, DbErr> {
-        let cutoff = Utc::now() - Duration::hours(RETENTION_HOURS);
-        Entity::delete_many()
-            .filter(Column::Principal.eq(&self.principal))
-            .filter(Column::Method.eq(&self.method))
-            .filter(Column::Route.eq(&self.route))
-            .filter(Column::IdempotencyKey.eq(&self.key))
-            .filter(Column::CreatedAt.lt(cutoff))
+    /// Inserts an in-progress record, or returns the one a previous request left. Expired
+    /// records, and in-progress ones older than any request may run (`abandon_after`: the
+    /// process died mid-request), are cleared first.
+    async fn claim(
+        &self,
+        db: &DatabaseConnection,
+        hash: &str,
+        abandon_after: Duration,
+    ) -> Result<Claim, DbErr> {
+        let now = Utc::now();
+        self.scoped(Entity::delete_many())
+            .filter(
+                Condition::any()
+                    .add(Column::CreatedAt.lt(now - Duration::hours(RETENTION_HOURS)))
+                    .add(
+                        Condition::all()
+                            .add(Column::StatusCode.is_null())
+                            .add(Column::CreatedAt.lt(now - abandon_after)),
+                    ),
+            )
             .exec(db)
             .await?;
         let fresh = ActiveModel {
@@ -185,7 +202,7 @@ impl Record {
                     Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
                 ) =>
             {
-                match self.scope().one(db).await? {
+                match self.scoped(Entity::find()).one(db).await? {
                     Some(existing) => Ok(Claim::Replay(existing)),
                     None => Err(err),
                 }

@@ -1,0 +1,200 @@
+//! The `bazaar` binary as an operator uses it: subcommands, flags, signals, restarts.
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_bazaar");
+
+fn bazaar(data_dir: &Path) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .arg("--data-dir")
+        .arg(data_dir)
+        .current_dir(data_dir)
+        .env_remove("RUST_LOG")
+        .env("BAZAAR_LOG__LEVEL", "warn");
+    command
+}
+
+fn create_admin(data_dir: &Path, email: &str, password: &str) -> Output {
+    let mut child = bazaar(data_dir)
+        .args(["create-admin", "--email", email, "--password-stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cannot start bazaar");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{password}\n").as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn serve(data_dir: &Path, port: u16) -> Child {
+    bazaar(data_dir)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .env("BAZAAR_AUTH__BOOTSTRAP_ADMIN", "false")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("cannot start bazaar serve")
+}
+
+async fn wait_ready(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let url = format!("http://127.0.0.1:{port}/readyz");
+    while Instant::now() < deadline {
+        if let Ok(response) = reqwest::get(&url).await
+            && response.status() == 200
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("bazaar did not become ready on port {port}");
+}
+
+fn terminate(child: &mut Child) -> std::process::ExitStatus {
+    let pid = child.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "bazaar ignored SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[tokio::test]
+async fn create_admin_then_serve_share_the_data_dir_and_restart_on_the_same_port() {
+    let dir = tempfile::tempdir().unwrap();
+    let created = create_admin(dir.path(), "Owner@Shop.example", "a long enough password");
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    assert!(String::from_utf8_lossy(&created.stdout).contains("owner@shop.example"));
+
+    let again = create_admin(dir.path(), "owner@shop.example", "another long password");
+    assert!(
+        !again.status.success(),
+        "a second create-admin with the same email must fail"
+    );
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+
+    let weak = create_admin(dir.path(), "weak@shop.example", "short");
+    assert!(!weak.status.success());
+
+    let port = free_port();
+    let mut server = serve(dir.path(), port);
+    wait_ready(port).await;
+    let client = reqwest::Client::new();
+    let login = client
+        .post(format!("http://127.0.0.1:{port}/api/v1/admin/auth/login"))
+        .json(&serde_json::json!({"email": "owner@shop.example", "password": "a long enough password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        login.status(),
+        200,
+        "the admin made by create-admin signs in on serve"
+    );
+
+    assert!(
+        terminate(&mut server).success(),
+        "SIGTERM must end with exit 0"
+    );
+    // A restart right after the stop gets the same port at once.
+    let mut restarted = serve(dir.path(), port);
+    wait_ready(port).await;
+    assert!(terminate(&mut restarted).success());
+}
+
+#[test]
+fn config_masks_credentials_and_names_bad_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bazaar(dir.path())
+        .arg("config")
+        .env(
+            "BAZAAR_DATABASE__URL",
+            "postgres://shop:hunter2@db.internal/bazaar",
+        )
+        .env("BAZAAR_HTTP__REQUEST_TIMEOUT_SECS", "7")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(!printed.contains("hunter2"), "{printed}");
+    assert!(
+        printed.contains("postgres://shop:********@db.internal/bazaar"),
+        "{printed}"
+    );
+    assert!(printed.contains("request_timeout_secs = 7"), "{printed}");
+
+    let file = dir.path().join("bazaar.toml");
+    std::fs::write(&file, "[http]\nbody_limit_bytes = \"lots\"\n").unwrap();
+    let out = bazaar(dir.path())
+        .args(["config", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let error = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        error.contains("body_limit_bytes"),
+        "the error must name the key: {error}"
+    );
+
+    std::fs::remove_file(&file).unwrap();
+    let out = bazaar(dir.path())
+        .arg("config")
+        .env("BAZAAR_REDIS__URL", "memcached://x")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("redis.url"));
+}
+
+#[test]
+fn migrate_reports_and_applies_pending_migrations() {
+    let dir = tempfile::tempdir().unwrap();
+    let status = bazaar(dir.path())
+        .args(["migrate", "status"])
+        .output()
+        .unwrap();
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    assert!(String::from_utf8_lossy(&status.stdout).contains("pending"));
+    let up = bazaar(dir.path()).args(["migrate", "up"]).output().unwrap();
+    assert!(up.status.success());
+    let status = bazaar(dir.path())
+        .args(["migrate", "status"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&status.stdout).trim(), "up to date");
+}

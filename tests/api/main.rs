@@ -1,0 +1,10 @@
+//! API integration tests: the real application over HTTP, on the embedded backend (SQLite
+//! and the in-process store) and the scaled one (PostgreSQL and Redis). See `harness`.
+
+mod harness;
+
+mod cli;
+mod conventions;
+mod identity;
+mod kv;
+mod system;
