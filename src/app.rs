@@ -10,7 +10,6 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{Next, from_fn};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use axum::{Extension, Json, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Serialize;
@@ -27,13 +26,14 @@ use tower_http::trace::TraceLayer;
 use utoipa::OpenApi as _;
 use utoipa::openapi::OpenApi;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::config::Config;
 use crate::platform::cache::{self, SharedKeyValue};
 use crate::platform::db::Db;
 use crate::platform::error::{PROBLEM_JSON, Problem};
-use crate::platform::routing::{ApiRouter, PermissionInfo, permission_catalogue};
+use crate::platform::routing::{Access, ApiRouter, PermissionInfo, permission_catalogue};
 use crate::platform::{ApiError, telemetry};
 use crate::{identity, system};
 
@@ -73,9 +73,14 @@ struct ApiDoc;
 fn api() -> (Router<AppState>, OpenApi) {
     let admin = identity::routes::admin_router().merge(system::routes::admin_router());
     let storefront = system::routes::storefront_router();
+    let operations = ApiRouter::new()
+        .route(routes!(healthz), Access::Public)
+        .route(routes!(readyz), Access::Public)
+        .route(routes!(render_metrics), Access::Public);
     let (router, api) = ApiRouter::new()
         .nest("/api/v1/admin", admin)
         .nest("/api/v1", storefront)
+        .merge(operations)
         .split();
     let mut doc = ApiDoc::openapi();
     doc.merge(api);
@@ -156,10 +161,7 @@ pub fn router(state: AppState) -> Router {
             ])
             .expose_headers([header::ETAG, header::LOCATION])
     };
-    api.route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(render_metrics))
-        .route_layer(from_fn(telemetry::record_http_metrics))
+    api.route_layer(from_fn(telemetry::record_http_metrics))
         .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", state.openapi.clone()))
         .fallback(|req: Request| async move { ApiError::route_not_found(req.uri().path()) })
         .with_state(state.clone())
@@ -228,11 +230,12 @@ async fn problem_for_bare_errors(req: Request, next: Next) -> Response {
 }
 
 /// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = String)))]
 async fn healthz() -> &'static str {
     "ok"
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct Readiness {
     status: &'static str,
     database: String,
@@ -240,6 +243,8 @@ struct Readiness {
 }
 
 /// Readiness: the database and the key-value store answer.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses((status = 200, body = Readiness), (status = 503, body = Readiness)))]
 async fn readyz(State(state): State<AppState>) -> Response {
     let database = match state.db.ping().await {
         Ok(()) => "ok".to_owned(),
@@ -263,6 +268,9 @@ async fn readyz(State(state): State<AppState>) -> Response {
     (status, Json(body)).into_response()
 }
 
+/// Prometheus metrics: requests by route template and status, latency, database pool.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 async fn render_metrics(State(state): State<AppState>) -> Response {
     let (size, idle) = state.db.pool_stats();
     metrics::gauge!("db_pool_connections").set(f64::from(size));

@@ -64,10 +64,6 @@ impl ApiError {
         self.status
     }
 
-    pub fn code(&self) -> &str {
-        &self.code
-    }
-
     /// Same problem, another status (query-string errors are 400s, not 422s).
     pub fn with_status(mut self, status: StatusCode) -> Self {
         self.status = status;
@@ -187,10 +183,6 @@ impl ApiError {
             "internal-error",
             "the server failed to handle the request; it has been logged",
         )
-    }
-
-    pub fn unavailable(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", detail)
     }
 
     /// Builds the problem document; also used to rewrite framework errors.
