@@ -30,6 +30,8 @@ use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::config::Config;
+use crate::jobs::{self, Registry, scheduler::Scheduler, worker::WorkerPool};
+use crate::notify::{self, email::Mailer};
 use crate::platform::cache::{self, SharedKeyValue};
 use crate::platform::db::Db;
 use crate::platform::error::{PROBLEM_JSON, Problem};
@@ -44,6 +46,9 @@ pub struct App {
     pub kv: SharedKeyValue,
     /// Generated from the routes at start-up.
     pub permissions: Vec<PermissionInfo>,
+    /// Every job type and schedule.
+    pub jobs: Registry,
+    pub mailer: Mailer,
     openapi: OpenApi,
     metrics: PrometheusHandle,
 }
@@ -71,7 +76,10 @@ struct ApiDoc;
 
 /// All API routes and their OpenAPI description.
 fn api() -> (Router<AppState>, OpenApi) {
-    let admin = identity::routes::admin_router().merge(system::routes::admin_router());
+    let admin = identity::routes::admin_router()
+        .merge(system::routes::admin_router())
+        .merge(jobs::routes::admin_router())
+        .merge(notify::routes::admin_router());
     let storefront = system::routes::storefront_router();
     let operations = ApiRouter::new()
         .route(routes!(healthz), Access::Public)
@@ -117,11 +125,15 @@ impl App {
         let kv = cache::open(&config).await?;
         let (_, mut doc) = api();
         let permissions = permission_catalogue(&mut doc);
+        let jobs = jobs::catalogue(&config);
+        let mailer = Mailer::from_config(&config)?;
         Ok(Self {
             config,
             db,
             kv,
             permissions,
+            jobs,
+            mailer,
             openapi: doc,
             metrics: telemetry::metrics_handle(),
         })
@@ -288,6 +300,41 @@ pub struct Server {
     pub state: AppState,
     shutdown: watch::Sender<bool>,
     task: JoinHandle<std::io::Result<()>>,
+    background: Background,
+}
+
+/// Job workers and the scheduler a process runs beside (or instead of) HTTP.
+#[derive(Default)]
+pub struct Background {
+    workers: Option<WorkerPool>,
+    scheduler: Option<Scheduler>,
+}
+
+impl Background {
+    /// Starts what `jobs.run_workers` and `jobs.run_scheduler` ask for.
+    pub fn start(state: &AppState, options: &jobs::worker::WorkerOptions) -> anyhow::Result<Self> {
+        let config = &state.config.jobs;
+        Ok(Self {
+            workers: config
+                .run_workers
+                .then(|| jobs::worker::start(state, options))
+                .transpose()?,
+            scheduler: config
+                .run_scheduler
+                .then(|| jobs::scheduler::start(state))
+                .transpose()?,
+        })
+    }
+
+    /// Stops the scheduler, then drains the workers.
+    pub async fn stop(self) {
+        if let Some(scheduler) = self.scheduler {
+            scheduler.stop().await;
+        }
+        if let Some(workers) = self.workers {
+            workers.stop().await;
+        }
+    }
 }
 
 impl Server {
@@ -297,24 +344,30 @@ impl Server {
         self.wait().await
     }
 
-    /// Waits until the server stops.
+    /// Waits until the server stops: first HTTP (in-flight requests finish), then the
+    /// scheduler and the job workers (running jobs finish).
     pub async fn wait(self) -> anyhow::Result<()> {
         let grace = Duration::from_secs(self.state.config.http.shutdown_grace_secs);
         let mut rx = self.shutdown.subscribe();
         let task = self.task;
         tokio::pin!(task);
-        tokio::select! {
-            result = &mut task => return Ok(result??),
-            _ = rx.wait_for(|stop| *stop) => {}
-        }
-        match tokio::time::timeout(grace, &mut task).await {
-            Ok(result) => Ok(result??),
-            Err(_) => {
-                tracing::warn!("in-flight requests outlived the shutdown grace period");
-                task.abort();
-                Ok(())
-            }
-        }
+        let served = tokio::select! {
+            result = &mut task => Some(result),
+            _ = rx.wait_for(|stop| *stop) => None,
+        };
+        let served = match served {
+            Some(result) => result,
+            None => match tokio::time::timeout(grace, &mut task).await {
+                Ok(result) => result,
+                Err(_) => {
+                    tracing::warn!("in-flight requests outlived the shutdown grace period");
+                    task.abort();
+                    Ok(Ok(()))
+                }
+            },
+        };
+        self.background.stop().await;
+        Ok(served??)
     }
 
     /// A handle that triggers graceful shutdown (signals, tests).
@@ -332,6 +385,11 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
     let app = router(state.clone());
     let (shutdown, mut rx) = watch::channel(false);
     let started = Instant::now();
+    let options = jobs::worker::WorkerOptions {
+        queues: None,
+        concurrency: state.config.jobs.concurrency,
+    };
+    let background = Background::start(&state, &options)?;
     let task = tokio::spawn(async move {
         axum::serve(
             listener,
@@ -348,6 +406,7 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         state,
         shutdown,
         task,
+        background,
     })
 }
 

@@ -33,6 +33,15 @@ enum Command {
         #[arg(long)]
         listen: Option<std::net::SocketAddr>,
     },
+    /// Run job workers (and the scheduler) without serving HTTP.
+    Worker {
+        /// Comma-separated job types to serve (default: all).
+        #[arg(long, value_delimiter = ',')]
+        queues: Option<Vec<String>>,
+        /// Jobs of one type run at once (default: `jobs.concurrency`).
+        #[arg(long)]
+        concurrency: Option<usize>,
+    },
     /// Apply or inspect database migrations.
     Migrate {
         #[arg(value_enum, default_value = "up")]
@@ -98,6 +107,10 @@ pub fn main() -> ExitCode {
 async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
         Command::Serve { .. } => serve(config).await,
+        Command::Worker {
+            queues,
+            concurrency,
+        } => work(config, queues, concurrency).await,
         Command::Migrate { action } => migrate(config, action).await,
         Command::CreateAdmin { email, .. } => {
             let mut password = String::new();
@@ -140,6 +153,25 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     });
     server.wait().await?;
     tracing::info!("stopped");
+    Ok(())
+}
+
+async fn work(
+    mut config: Config,
+    queues: Option<Vec<String>>,
+    concurrency: Option<usize>,
+) -> anyhow::Result<()> {
+    config.jobs.run_workers = true;
+    let options = crate::jobs::worker::WorkerOptions {
+        queues,
+        concurrency: concurrency.unwrap_or(config.jobs.concurrency),
+    };
+    let state = AppState(std::sync::Arc::new(App::open(config).await?));
+    let background = app::Background::start(&state, &options)?;
+    println!("bazaar worker running");
+    shutdown_signal().await;
+    tracing::info!("shutting down: finishing running jobs");
+    background.stop().await;
     Ok(())
 }
 

@@ -23,6 +23,8 @@ pub struct Config {
     pub log: LogConfig,
     pub auth: AuthConfig,
     pub shop: ShopConfig,
+    pub jobs: JobsConfig,
+    pub email: EmailConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -94,8 +96,124 @@ pub struct AuthConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ShopConfig {
+    /// The shop's name, as emails and pages show it.
+    pub name: String,
     /// ISO 4217 code of the shop's currency; prices are integer minor units of it.
     pub currency: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JobsConfig {
+    /// Whether `bazaar serve` also runs job workers (turn off when `bazaar worker`
+    /// processes do the work).
+    pub run_workers: bool,
+    /// Whether this process runs the cron scheduler (safe on every instance: a tick is
+    /// queued once).
+    pub run_scheduler: bool,
+    /// Jobs of one type run at once per process.
+    pub concurrency: usize,
+    /// How often an idle worker looks for due jobs.
+    pub poll_interval_ms: u64,
+    /// Worker heartbeat; jobs of a worker silent for three heartbeats go back to the queue.
+    pub heartbeat_secs: u64,
+    /// How long shutdown waits for running jobs.
+    pub shutdown_grace_secs: u64,
+    /// Per-schedule overrides, by schedule name (e.g. `heartbeat`).
+    pub schedules: std::collections::BTreeMap<String, ScheduleConfig>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScheduleConfig {
+    pub enabled: bool,
+    /// Cron expression with seconds (`sec min hour day month weekday`).
+    pub cron: Option<String>,
+}
+
+impl Default for ScheduleConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            cron: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmailConfig {
+    /// Sender of every email, e.g. `Shop <no-reply@shop.example>`.
+    pub from: String,
+    /// Without it, emails are written as `.eml` files to `<data_dir>/outbox/`.
+    pub smtp: Option<SmtpConfig>,
+    /// Delivery attempts before an email is marked failed.
+    pub max_attempts: u32,
+    /// Delay before the first retry; it doubles with every failure.
+    pub retry_backoff_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpSecurity {
+    /// Plain SMTP (a local relay or a test sink only).
+    None,
+    Starttls,
+    /// Implicit TLS (port 465).
+    Tls,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    pub host: String,
+    #[serde(default = "default_smtp_port")]
+    pub port: u16,
+    #[serde(default = "default_smtp_security")]
+    pub security: SmtpSecurity,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<Secret>,
+    #[serde(default = "default_smtp_timeout")]
+    pub timeout_secs: u64,
+}
+
+fn default_smtp_port() -> u16 {
+    587
+}
+
+fn default_smtp_security() -> SmtpSecurity {
+    SmtpSecurity::Starttls
+}
+
+fn default_smtp_timeout() -> u64 {
+    30
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        Self {
+            run_workers: true,
+            run_scheduler: true,
+            concurrency: 4,
+            poll_interval_ms: 500,
+            heartbeat_secs: 10,
+            shutdown_grace_secs: 20,
+            schedules: Default::default(),
+        }
+    }
+}
+
+impl Default for EmailConfig {
+    fn default() -> Self {
+        Self {
+            from: "Bazaar <no-reply@bazaar.local>".into(),
+            smtp: None,
+            max_attempts: 5,
+            retry_backoff_secs: 30,
+        }
+    }
 }
 
 impl Default for Config {
@@ -109,6 +227,8 @@ impl Default for Config {
             log: LogConfig::default(),
             auth: AuthConfig::default(),
             shop: ShopConfig::default(),
+            jobs: JobsConfig::default(),
+            email: EmailConfig::default(),
         }
     }
 }
@@ -170,6 +290,7 @@ impl Default for AuthConfig {
 impl Default for ShopConfig {
     fn default() -> Self {
         Self {
+            name: "Bazaar".into(),
             currency: "CNY".into(),
         }
     }
@@ -261,6 +382,20 @@ impl Config {
                 "database.max_connections: must be positive".into(),
             ));
         }
+        if self.jobs.concurrency == 0 || self.jobs.heartbeat_secs == 0 {
+            return Err(ConfigError(
+                "jobs.concurrency and jobs.heartbeat_secs: must be positive".into(),
+            ));
+        }
+        if self.email.max_attempts == 0 {
+            return Err(ConfigError("email.max_attempts: must be at least 1".into()));
+        }
+        if !self.email.from.contains('@') {
+            return Err(ConfigError(format!(
+                "email.from: {:?} is not an email address",
+                self.email.from
+            )));
+        }
         let currency = &self.shop.currency;
         if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_uppercase()) {
             return Err(ConfigError(format!(
@@ -284,6 +419,29 @@ impl Config {
     /// The configuration as TOML with every credential masked.
     pub fn to_redacted_toml(&self) -> String {
         toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}"))
+    }
+}
+
+/// A credential: never printed, never logged.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"********\"")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("********")
     }
 }
 

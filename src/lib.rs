@@ -4,6 +4,8 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod identity;
+pub mod jobs;
 pub mod migration;
+pub mod notify;
 pub mod platform;
 pub mod system;

@@ -5,6 +5,7 @@ use sea_orm_migration::schema::{big_integer, big_pk_auto, timestamp_with_time_zo
 
 mod m20261122_000001_platform;
 mod m20261122_000002_system;
+mod m20261122_000003_jobs;
 
 pub struct Migrator;
 
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261122_000001_platform::Migration),
             Box::new(m20261122_000002_system::Migration),
+            Box::new(m20261122_000003_jobs::Migration),
         ]
     }
 }

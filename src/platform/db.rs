@@ -55,8 +55,22 @@ impl Db {
         self.writer.begin().await
     }
 
-    pub async fn migrate(&self) -> Result<(), DbErr> {
-        Migrator::up(&self.writer, None).await
+    /// Applies Bazaar's migrations and those of the job queue's tables.
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        Migrator::up(&self.writer, None).await?;
+        match self.backend() {
+            DbBackend::Postgres => {
+                apalis_postgres::PostgresStorage::<()>::migrations()
+                    .run(self.writer.get_postgres_connection_pool())
+                    .await?
+            }
+            _ => {
+                apalis_sqlite::SqliteStorage::<()>::migrations()
+                    .run(self.writer.get_sqlite_connection_pool())
+                    .await?
+            }
+        }
+        Ok(())
     }
 
     /// Names of migrations not yet applied.

@@ -6,5 +6,7 @@ mod harness;
 mod cli;
 mod conventions;
 mod identity;
+mod jobs;
 mod kv;
+mod smtp;
 mod system;
