@@ -287,6 +287,22 @@ async fn render_metrics(State(state): State<AppState>) -> Response {
     let (size, idle) = state.db.pool_stats();
     metrics::gauge!("db_pool_connections").set(f64::from(size));
     metrics::gauge!("db_pool_idle_connections").set(idle as f64);
+    match jobs::store::queue_stats(state.db.reader()).await {
+        Ok(queues) => {
+            for q in queues {
+                for (status, count) in [
+                    ("pending", q.pending),
+                    ("running", q.running),
+                    ("retrying", q.retrying),
+                    ("dead", q.dead),
+                ] {
+                    metrics::gauge!("jobs_queue_depth", "queue" => q.queue.clone(), "state" => status)
+                        .set(count as f64);
+                }
+            }
+        }
+        Err(err) => tracing::warn!(error = %err, "cannot read queue depths"),
+    }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),

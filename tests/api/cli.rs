@@ -198,3 +198,172 @@ fn migrate_reports_and_applies_pending_migrations() {
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&status.stdout).trim(), "up to date");
 }
+
+/// Environment for a `bazaar` process on `backend`; the returned guards own the storage.
+async fn backend_env(
+    backend: crate::harness::Backend,
+) -> (
+    Vec<(String, String)>,
+    Option<crate::harness::TestDatabase>,
+    Option<crate::harness::RedisPrefix>,
+) {
+    let mut env = vec![
+        ("BAZAAR_JOBS__POLL_INTERVAL_MS".to_owned(), "50".to_owned()),
+        ("BAZAAR_JOBS__HEARTBEAT_SECS".to_owned(), "1".to_owned()),
+    ];
+    if backend == crate::harness::Backend::Embedded {
+        return (env, None, None);
+    }
+    let database = crate::harness::TestDatabase::create().await;
+    let redis = crate::harness::RedisPrefix::new().await;
+    env.push(("BAZAAR_DATABASE__URL".into(), database.url.clone()));
+    env.push(("BAZAAR_REDIS__URL".into(), redis.url.clone()));
+    env.push(("BAZAAR_REDIS__KEY_PREFIX".into(), redis.prefix.clone()));
+    (env, Some(database), Some(redis))
+}
+
+async fn sign_in(port: u16) -> (reqwest::Client, String) {
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let body: serde_json::Value = client
+        .post(format!("http://127.0.0.1:{port}/api/v1/admin/auth/login"))
+        .json(
+            &serde_json::json!({"email": "ops@shop.example", "password": "a long enough password"}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let csrf = body["csrf_token"]
+        .as_str()
+        .expect("login failed")
+        .to_owned();
+    (client, csrf)
+}
+
+/// An email queued, the server killed with SIGKILL before a worker ran it, then restarted:
+/// the email goes out exactly once.
+async fn a_job_queued_before_sigkill_runs_once_after_restart(backend: crate::harness::Backend) {
+    queue_kill_and_deliver(backend, false).await;
+}
+
+/// The same, with the work done by a separate `bazaar worker` process beside a `serve`
+/// that runs no workers; SIGTERM stops the worker cleanly.
+async fn a_worker_process_runs_jobs_the_server_queued(backend: crate::harness::Backend) {
+    queue_kill_and_deliver(backend, true).await;
+}
+
+async fn queue_kill_and_deliver(backend: crate::harness::Backend, separate_worker: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let (env, database, _redis) = backend_env(backend).await;
+    let with_env = |mut command: Command| {
+        command.envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        command
+    };
+    let mut admin = with_env(bazaar(dir.path()));
+    admin.args([
+        "create-admin",
+        "--email",
+        "ops@shop.example",
+        "--password-stdin",
+    ]);
+    let mut child = admin
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"a long enough password\n")
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+
+    let port = free_port();
+    let mut first = with_env(bazaar(dir.path()));
+    first
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .env("BAZAAR_AUTH__BOOTSTRAP_ADMIN", "false")
+        .env("BAZAAR_JOBS__RUN_WORKERS", "false")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut first = first.spawn().unwrap();
+    wait_ready(port).await;
+    let (client, csrf) = sign_in(port).await;
+    let queued: serde_json::Value = client
+        .post(format!("http://127.0.0.1:{port}/api/v1/admin/emails/test"))
+        .header("x-csrf-token", &csrf)
+        .json(&serde_json::json!({"to": "buyer@customer.example"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = queued["id"].as_i64().expect("the email was queued");
+    first.kill().unwrap(); // SIGKILL: no graceful anything.
+    first.wait().unwrap();
+
+    let mut second = with_env(bazaar(dir.path()));
+    second
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .env("BAZAAR_AUTH__BOOTSTRAP_ADMIN", "false")
+        .env("BAZAAR_JOBS__RUN_WORKERS", (!separate_worker).to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut second = second.spawn().unwrap();
+    let mut worker = separate_worker.then(|| {
+        let mut worker = with_env(bazaar(dir.path()));
+        worker
+            .args(["worker", "--queues", "send_email", "--concurrency", "2"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        worker.spawn().unwrap()
+    });
+    wait_ready(port).await;
+    let (client, _) = sign_in(port).await;
+    let mut email = serde_json::Value::Null;
+    for _ in 0..200 {
+        email = client
+            .get(format!("http://127.0.0.1:{port}/api/v1/admin/emails/{id}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if email["status"] == "sent" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(email["status"], "sent", "{email}");
+    assert_eq!(email["attempts"], 1, "delivered once: {email}");
+    let files: Vec<_> = std::fs::read_dir(dir.path().join("outbox"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".eml"))
+        .collect();
+    assert_eq!(files.len(), 1, "exactly one message in the outbox");
+    assert!(terminate(&mut second).success());
+    if let Some(worker) = worker.as_mut() {
+        assert!(
+            terminate(worker).success(),
+            "the worker stops cleanly on SIGTERM"
+        );
+    }
+    if let Some(database) = database {
+        database.drop_blocking();
+    }
+}
+
+crate::harness::both_backends!(
+    a_job_queued_before_sigkill_runs_once_after_restart,
+    a_worker_process_runs_jobs_the_server_queued,
+);

@@ -584,14 +584,15 @@ pub fn header_str(headers: &HeaderMap, name: &str) -> String {
 // ---------------------------------------------------------------------------------------
 
 /// A per-test PostgreSQL database copied from the migrated template.
-struct TestDatabase {
+/// A PostgreSQL database of its own for one test, cloned from the migrated template.
+pub struct TestDatabase {
     server: String,
     name: String,
-    url: String,
+    pub url: String,
 }
 
 impl TestDatabase {
-    async fn create() -> Self {
+    pub async fn create() -> Self {
         let server = postgres_url().await;
         migrated_template(&server).await;
         let name = format!("test_{}", Uuid::new_v4().simple());
@@ -617,7 +618,7 @@ impl TestDatabase {
     }
 
     /// Drops the database on a thread of its own: `Drop` cannot await.
-    fn drop_blocking(self) {
+    pub fn drop_blocking(self) {
         let handle = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()

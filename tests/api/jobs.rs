@@ -207,6 +207,11 @@ async fn refused_email_retries_with_backoff_then_fails_and_can_be_retried(backen
         metrics.contains("jobs_retried_total{queue=\"send_email\"}"),
         "{metrics}"
     );
+    // (The recorder is shared by every app in the test process: check the series, not values.)
+    assert!(
+        metrics.contains("jobs_queue_depth{queue=\"send_email\",state=\"dead\"}"),
+        "{metrics}"
+    );
 
     // The server accepts again: staff retry the dead job and the email goes out.
     sink.refuse(false);
