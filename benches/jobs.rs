@@ -17,7 +17,9 @@ fn main() -> anyhow::Result<()> {
     if !std::env::args().any(|a| a == "--bench") {
         return Ok(());
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async {
         let postgres = std::env::var("BENCH_DATABASE_URL").ok();
         for concurrency in [1, 8] {
@@ -67,7 +69,10 @@ async fn drain(url: &str, dir: &std::path::Path, concurrency: usize) -> anyhow::
         if done as usize >= JOBS {
             break;
         }
-        anyhow::ensure!(started.elapsed() < Duration::from_secs(300), "the queue did not drain");
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(300),
+            "the queue did not drain"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let rate = JOBS as f64 / started.elapsed().as_secs_f64();
@@ -79,7 +84,11 @@ async fn fresh_postgres_database(base: &str, tag: usize) -> anyhow::Result<Strin
     use sea_orm::ConnectionTrait;
     let name = format!("bench_jobs_{tag}_{}", std::process::id());
     let admin = sea_orm::Database::connect(format!("{base}/postgres")).await?;
-    admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name}")).await?;
-    admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await?;
+    admin
+        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name}"))
+        .await?;
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await?;
     Ok(format!("{base}/{name}"))
 }
