@@ -177,6 +177,7 @@ pub fn router(state: AppState) -> Router {
         .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", state.openapi.clone()))
         .fallback(|req: Request| async move { ApiError::route_not_found(req.uri().path()) })
         .with_state(state.clone())
+        .layer(from_fn(crate::platform::ratelimit::limit_requests))
         .layer(Extension(state.clone()))
         .layer(axum::extract::DefaultBodyLimit::max(config.http.body_limit_bytes))
         .layer(RequestBodyLimitLayer::new(config.http.body_limit_bytes))

@@ -25,6 +25,7 @@ pub struct Config {
     pub shop: ShopConfig,
     pub jobs: JobsConfig,
     pub email: EmailConfig,
+    pub rate_limits: RateLimitsConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -100,6 +101,53 @@ pub struct ShopConfig {
     pub name: String,
     /// ISO 4217 code of the shop's currency; prices are integer minor units of it.
     pub currency: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitsConfig {
+    pub enabled: bool,
+    /// Limits by route group: `login` (sign-in endpoints) and `api` (everything else).
+    pub groups: std::collections::BTreeMap<String, RateLimit>,
+}
+
+/// `requests` per `period_secs`, allowed in a burst and refilled evenly.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    pub requests: u32,
+    pub period_secs: u64,
+    #[serde(default)]
+    pub key: LimitKey,
+}
+
+/// Whose budget a request spends.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LimitKey {
+    /// The client IP.
+    #[default]
+    Ip,
+    /// The session cookie or bearer token when there is one, else the IP.
+    Session,
+}
+
+impl Default for RateLimitsConfig {
+    fn default() -> Self {
+        let limit = |requests, period_secs, key| RateLimit {
+            requests,
+            period_secs,
+            key,
+        };
+        Self {
+            enabled: true,
+            groups: [
+                ("login".to_owned(), limit(10, 60, LimitKey::Ip)),
+                ("api".to_owned(), limit(600, 60, LimitKey::Session)),
+            ]
+            .into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -229,6 +277,7 @@ impl Default for Config {
             shop: ShopConfig::default(),
             jobs: JobsConfig::default(),
             email: EmailConfig::default(),
+            rate_limits: RateLimitsConfig::default(),
         }
     }
 }
@@ -386,6 +435,13 @@ impl Config {
             return Err(ConfigError(
                 "jobs.concurrency and jobs.heartbeat_secs: must be positive".into(),
             ));
+        }
+        for (group, limit) in &self.rate_limits.groups {
+            if limit.requests == 0 || limit.period_secs == 0 {
+                return Err(ConfigError(format!(
+                    "rate_limits.groups.{group}: requests and period_secs must be positive"
+                )));
+            }
         }
         if self.email.max_attempts == 0 {
             return Err(ConfigError("email.max_attempts: must be at least 1".into()));

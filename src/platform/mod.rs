@@ -9,6 +9,7 @@ pub mod extract;
 pub mod idempotency;
 pub mod list;
 pub mod money;
+pub mod ratelimit;
 pub mod request;
 pub mod routing;
 pub mod telemetry;

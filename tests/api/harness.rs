@@ -185,6 +185,8 @@ fn test_config(data_dir: &Path) -> Config {
     config.database.max_connections = 5;
     config.auth.bootstrap_admin = false;
     config.http.shutdown_grace_secs = 2;
+    // Tests sign in far more often than a person; the rate-limit tests turn limits on.
+    config.rate_limits.enabled = false;
     config
 }
 

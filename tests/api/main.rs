@@ -8,5 +8,6 @@ mod conventions;
 mod identity;
 mod jobs;
 mod kv;
+mod ratelimit;
 mod smtp;
 mod system;
