@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::Context;
 use sea_orm::{
     ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
-    TransactionTrait,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
 
@@ -51,8 +51,22 @@ impl Db {
 
     /// Starts a transaction on the writer; dropping it without `commit` rolls back, so an
     /// early `?` never leaves a half-written change.
+    ///
+    /// On SQLite the transaction takes the write lock at once (`BEGIN IMMEDIATE`): a
+    /// deferred one that reads, then writes after another connection (a job worker) wrote,
+    /// fails with SQLITE_BUSY instead of waiting its turn.
     pub async fn begin(&self) -> Result<DatabaseTransaction, DbErr> {
-        self.writer.begin().await
+        match self.backend() {
+            DbBackend::Sqlite => {
+                self.writer
+                    .begin_with_options(TransactionOptions {
+                        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                        ..Default::default()
+                    })
+                    .await
+            }
+            _ => self.writer.begin().await,
+        }
     }
 
     /// Applies Bazaar's migrations and those of the job queue's tables.
