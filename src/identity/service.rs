@@ -259,9 +259,7 @@ pub async fn update_staff(
     input: UpdateStaff,
 ) -> ApiResult<StaffView> {
     let mut v = Validator::default();
-    if let Some(name) = &input.name {
-        v.text(name, "name", 100);
-    }
+    v.text_if(input.name.as_ref(), "name", 100);
     if let Some(Err(message)) = input.password.as_deref().map(password::check_policy) {
         v.check(false, "password", message);
     }
@@ -429,9 +427,7 @@ pub async fn update_role(
     input: UpdateRole,
 ) -> ApiResult<RoleView> {
     let mut v = Validator::default();
-    if let Some(name) = &input.name {
-        v.text(name, "name", 100);
-    }
+    v.text_if(input.name.as_ref(), "name", 100);
     let permissions = input
         .permissions
         .as_ref()

@@ -285,6 +285,22 @@ impl Validator {
         self.check(ok, field, "must be 1 to 64 letters, digits, '-' or '_'")
     }
 
+    /// `code` for a field a partial update may leave out.
+    pub fn code_if(&mut self, value: Option<&String>, field: &str) -> &mut Self {
+        match value {
+            Some(value) => self.code(value, field),
+            None => self,
+        }
+    }
+
+    /// `text` for a field a partial update may leave out.
+    pub fn text_if(&mut self, value: Option<&String>, field: &str, max: usize) -> &mut Self {
+        match value {
+            Some(value) => self.text(value, field, max),
+            None => self,
+        }
+    }
+
     pub fn non_negative(&mut self, value: i64, field: &str) -> &mut Self {
         self.check(value >= 0, field, "must not be negative")
     }

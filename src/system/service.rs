@@ -96,12 +96,8 @@ pub async fn update_region(
     input: UpdateRegion,
 ) -> ApiResult<RegionView> {
     let mut v = Validator::default();
-    if let Some(code) = &input.code {
-        v.code(code, "code");
-    }
-    if let Some(name) = &input.name {
-        v.text(name, "name", 100);
-    }
+    v.code_if(input.code.as_ref(), "code");
+    v.text_if(input.name.as_ref(), "name", 100);
     v.finish()?;
     let txn = state.db.begin().await?;
     let current = find_or_404::<region::Entity>(&txn, id, "region").await?;
@@ -219,12 +215,8 @@ pub async fn update_carrier(
     input: UpdateCarrier,
 ) -> ApiResult<CarrierView> {
     let mut v = Validator::default();
-    if let Some(code) = &input.code {
-        v.code(code, "code");
-    }
-    if let Some(name) = &input.name {
-        v.text(name, "name", 100);
-    }
+    v.code_if(input.code.as_ref(), "code");
+    v.text_if(input.name.as_ref(), "name", 100);
     if let Some(url) = &input.tracking_url {
         check_tracking_url(&mut v, url);
     }
@@ -367,12 +359,8 @@ pub async fn update_shipping_method(
     input: UpdateShippingMethod,
 ) -> ApiResult<ShippingMethodView> {
     let mut v = Validator::default();
-    if let Some(code) = &input.code {
-        v.code(code, "code");
-    }
-    if let Some(name) = &input.name {
-        v.text(name, "name", 100);
-    }
+    v.code_if(input.code.as_ref(), "code");
+    v.text_if(input.name.as_ref(), "name", 100);
     if let Some(currency) = &input.currency {
         check_currency(&mut v, currency);
     }
@@ -490,9 +478,7 @@ pub async fn update_packaging(
     input: UpdatePackaging,
 ) -> ApiResult<PackagingView> {
     let mut v = Validator::default();
-    if let Some(name) = &input.name {
-        v.text(name, "name", 100);
-    }
+    v.text_if(input.name.as_ref(), "name", 100);
     if let Some(price) = input.price {
         v.non_negative(price, "price");
     }
@@ -559,12 +545,8 @@ pub async fn update_payment_method(
     input: UpdatePaymentMethod,
 ) -> ApiResult<PaymentMethodView> {
     let mut v = Validator::default();
-    if let Some(code) = &input.code {
-        v.code(code, "code");
-    }
-    if let Some(name) = &input.name {
-        v.text(name, "name", 100);
-    }
+    v.code_if(input.code.as_ref(), "code");
+    v.text_if(input.name.as_ref(), "name", 100);
     if let Some(description) = &input.description {
         v.check(
             description.chars().count() <= 2000,

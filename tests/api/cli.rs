@@ -363,7 +363,114 @@ async fn queue_kill_and_deliver(backend: crate::harness::Backend, separate_worke
     }
 }
 
+/// The server is killed while a worker is in the middle of delivering: the job's worker
+/// stops beating, the restarted server takes the job back and delivers it. The SMTP server
+/// had the first copy but never acknowledged it, so it sees the message twice, under one
+/// Message-ID (at-least-once delivery, as documented).
+async fn a_job_in_flight_at_sigkill_is_taken_back_after_restart(backend: crate::harness::Backend) {
+    let sink = crate::smtp::SmtpSink::start().await;
+    sink.stall(60_000);
+    let dir = tempfile::tempdir().unwrap();
+    let (mut env, database, _redis) = backend_env(backend).await;
+    env.extend([
+        (
+            "BAZAAR_EMAIL__SMTP__HOST".to_owned(),
+            "127.0.0.1".to_owned(),
+        ),
+        ("BAZAAR_EMAIL__SMTP__PORT".to_owned(), sink.port.to_string()),
+        ("BAZAAR_EMAIL__SMTP__SECURITY".to_owned(), "none".to_owned()),
+        (
+            "BAZAAR_EMAIL__SMTP__TIMEOUT_SECS".to_owned(),
+            "90".to_owned(),
+        ),
+        (
+            "BAZAAR_AUTH__BOOTSTRAP_ADMIN".to_owned(),
+            "false".to_owned(),
+        ),
+    ]);
+    let spawn = |port: u16| {
+        let mut command = bazaar(dir.path());
+        command
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        command.spawn().unwrap()
+    };
+    let mut admin = bazaar(dir.path());
+    admin
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .args([
+            "create-admin",
+            "--email",
+            "ops@shop.example",
+            "--password-stdin",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null());
+    let mut child = admin.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"a long enough password\n")
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+
+    let port = free_port();
+    let mut first = spawn(port);
+    wait_ready(port).await;
+    let (client, csrf) = sign_in(port).await;
+    let queued: serde_json::Value = client
+        .post(format!("http://127.0.0.1:{port}/api/v1/admin/emails/test"))
+        .header("x-csrf-token", &csrf)
+        .json(&serde_json::json!({"to": "buyer@customer.example"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = queued["id"].as_i64().unwrap();
+    sink.wait_for(1).await; // The worker is now waiting for the server's answer.
+    first.kill().unwrap();
+    first.wait().unwrap();
+
+    sink.stall(0);
+    let mut second = spawn(port);
+    wait_ready(port).await;
+    let (client, _) = sign_in(port).await;
+    let mut email = serde_json::Value::Null;
+    for _ in 0..400 {
+        email = client
+            .get(format!("http://127.0.0.1:{port}/api/v1/admin/emails/{id}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if email["status"] == "sent" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(email["status"], "sent", "{email}");
+    let received = sink.wait_for(2).await;
+    let message_id = |data: &str| {
+        data.lines()
+            .find(|l| l.starts_with("Message-ID:"))
+            .map(str::to_owned)
+    };
+    assert_eq!(message_id(&received[0].data), message_id(&received[1].data));
+    assert!(terminate(&mut second).success());
+    if let Some(database) = database {
+        database.drop_blocking();
+    }
+}
+
 crate::harness::both_backends!(
+    a_job_in_flight_at_sigkill_is_taken_back_after_restart,
     a_job_queued_before_sigkill_runs_once_after_restart,
     a_worker_process_runs_jobs_the_server_queued,
 );

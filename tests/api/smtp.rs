@@ -2,7 +2,7 @@
 //! (RFC 5321: greeting, EHLO/HELO, MAIL, RCPT, DATA with dot-stuffing, RSET, NOOP, QUIT),
 //! keeps what it receives, and can be told to refuse mail.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,6 +22,8 @@ pub struct Received {
 pub struct SmtpSink {
     pub port: u16,
     refuse: Arc<AtomicBool>,
+    /// Milliseconds to wait before acknowledging a message's data.
+    stall_ms: Arc<AtomicU64>,
     received: Arc<Mutex<Vec<Received>>>,
 }
 
@@ -31,6 +33,7 @@ impl SmtpSink {
         let sink = Self {
             port: listener.local_addr().unwrap().port(),
             refuse: Arc::default(),
+            stall_ms: Arc::default(),
             received: Arc::default(),
         };
         let server = sink.clone();
@@ -49,6 +52,11 @@ impl SmtpSink {
     /// While set, every MAIL FROM is refused with a permanent 550.
     pub fn refuse(&self, refuse: bool) {
         self.refuse.store(refuse, Ordering::SeqCst);
+    }
+
+    /// Holds the reply to every message's data for `ms` (a slow server).
+    pub fn stall(&self, ms: u64) {
+        self.stall_ms.store(ms, Ordering::SeqCst);
     }
 
     pub fn received(&self) -> Vec<Received> {
@@ -114,6 +122,8 @@ impl SmtpSink {
                     }
                     envelope.data = data;
                     self.received.lock().unwrap().push(envelope.clone());
+                    let stall = self.stall_ms.load(Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(stall)).await;
                     b"250 2.0.0 Queued\r\n"
                 }
                 "RSET" | "NOOP" => b"250 2.0.0 OK\r\n",
