@@ -85,6 +85,7 @@ pub async fn create_region(state: &AppState, input: CreateRegion) -> ApiResult<R
     .exec_with_returning(&txn)
     .await?;
     txn.commit().await?;
+    region_tree_changed(state).await;
     Ok(region.into())
 }
 
@@ -133,6 +134,7 @@ pub async fn update_region(
     .await?;
     let region = find_or_404::<region::Entity>(&txn, id, "region").await?;
     txn.commit().await?;
+    region_tree_changed(state).await;
     Ok(region.into())
 }
 
@@ -147,7 +149,39 @@ pub async fn delete_region(state: &AppState, id: i64) -> ApiResult<()> {
     }
     delete_or_404::<region::Entity>(&txn, id, "region").await?;
     txn.commit().await?;
+    region_tree_changed(state).await;
     Ok(())
+}
+
+const REGION_TREE_VERSION: &str = "cache:regions:version";
+
+/// The storefront's region tree as JSON, from the cache when it is fresh. The cache key
+/// carries a version that every region write bumps, so a reader that raced a write can
+/// only fill an old key, never serve a stale tree under the new one.
+pub async fn region_tree_json(state: &AppState) -> ApiResult<Vec<u8>> {
+    let version = state
+        .kv
+        .get(REGION_TREE_VERSION)
+        .await?
+        .map(|v| String::from_utf8_lossy(&v).into_owned())
+        .unwrap_or_default();
+    let key = format!("cache:regions:tree:{version}");
+    if let Some(json) = state.kv.get(&key).await? {
+        return Ok(json);
+    }
+    let json =
+        serde_json::to_vec(&region_tree(state.db.reader()).await?).map_err(ApiError::internal)?;
+    // Spread expiries so that caches filled together do not expire together.
+    let ttl = std::time::Duration::from_secs(600 + rand::random_range(0..120));
+    state.kv.set(&key, &json, Some(ttl)).await?;
+    Ok(json)
+}
+
+/// Called after a committed region write.
+async fn region_tree_changed(state: &AppState) {
+    if let Err(err) = state.kv.increment(REGION_TREE_VERSION, 1, None).await {
+        tracing::error!(error = %err, "cannot invalidate the cached region tree");
+    }
 }
 
 /// The whole region tree, siblings in their order.

@@ -99,6 +99,18 @@ async fn regions_form_a_consistent_tree(backend: Backend) {
         )
         .await;
     assert_eq!(expect_json(moved, 200).await["parent_id"], bj["id"]);
+    // The storefront's (cached) tree shows the move at once.
+    let tree = expect_json(
+        app.new_client()
+            .get(app.url("/api/v1/regions"))
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    assert_eq!(tree[0]["children"][0]["children"][0]["code"], "CN-GD-SZ");
+    assert_eq!(tree[0]["children"][1]["children"], json!([]));
     let under_itself = app
         .patch(
             &format!("/api/v1/admin/regions/{gd}"),

@@ -2,6 +2,8 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
 use utoipa_axum::routes;
 
 use crate::app::AppState;
@@ -24,8 +26,9 @@ pub fn storefront_router() -> ApiRouter {
 #[utoipa::path(get, path = "/regions", tag = "storefront",
     operation_id = "storefront_list_regions",
     responses((status = 200, body = Vec<RegionNode>)))]
-pub async fn list_regions(State(state): State<AppState>) -> ApiResult<Json<Vec<RegionNode>>> {
-    Ok(Json(service::region_tree(state.db.reader()).await?))
+pub async fn list_regions(State(state): State<AppState>) -> ApiResult<impl IntoResponse> {
+    let json = service::region_tree_json(&state).await?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], json))
 }
 
 /// Shipping methods that deliver to a region, priced for the parcel's weight, cheapest first.
