@@ -47,6 +47,8 @@ fn main() -> anyhow::Result<()> {
             dir.path().join("bench.db").display()
         )));
         config.auth.bootstrap_admin = false;
+        // Measure the endpoint, not the per-client rate limit wrk would hit in a second.
+        config.rate_limits.enabled = false;
         let server = bazaar::app::build(config).await?;
         seed_regions(&server.state).await?;
         let regions_url = format!("http://{}/api/v1/regions", server.addr);
