@@ -245,6 +245,42 @@ async fn sign_in(port: u16) -> (reqwest::Client, String) {
     (client, csrf)
 }
 
+async fn queue_test_email(port: u16, client: &reqwest::Client, csrf: &str) -> i64 {
+    let queued: serde_json::Value = client
+        .post(format!("http://127.0.0.1:{port}/api/v1/admin/emails/test"))
+        .header("x-csrf-token", csrf)
+        .json(&serde_json::json!({"to": "buyer@customer.example"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    queued["id"].as_i64().expect("the email was queued")
+}
+
+/// Signs in and polls email `id` until it is sent (bounded); returns it.
+async fn wait_until_sent(port: u16, id: i64) -> serde_json::Value {
+    let (client, _) = sign_in(port).await;
+    let mut email = serde_json::Value::Null;
+    for _ in 0..400 {
+        email = client
+            .get(format!("http://127.0.0.1:{port}/api/v1/admin/emails/{id}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if email["status"] == "sent" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(email["status"], "sent", "{email}");
+    email
+}
+
 /// An email queued, the server killed with SIGKILL before a worker ran it, then restarted:
 /// the email goes out exactly once.
 async fn a_job_queued_before_sigkill_runs_once_after_restart(backend: crate::harness::Backend) {
@@ -296,17 +332,7 @@ async fn queue_kill_and_deliver(backend: crate::harness::Backend, separate_worke
     let mut first = first.spawn().unwrap();
     wait_ready(port).await;
     let (client, csrf) = sign_in(port).await;
-    let queued: serde_json::Value = client
-        .post(format!("http://127.0.0.1:{port}/api/v1/admin/emails/test"))
-        .header("x-csrf-token", &csrf)
-        .json(&serde_json::json!({"to": "buyer@customer.example"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = queued["id"].as_i64().expect("the email was queued");
+    let id = queue_test_email(port, &client, &csrf).await;
     first.kill().unwrap(); // SIGKILL: no graceful anything.
     first.wait().unwrap();
 
@@ -327,23 +353,7 @@ async fn queue_kill_and_deliver(backend: crate::harness::Backend, separate_worke
         worker.spawn().unwrap()
     });
     wait_ready(port).await;
-    let (client, _) = sign_in(port).await;
-    let mut email = serde_json::Value::Null;
-    for _ in 0..200 {
-        email = client
-            .get(format!("http://127.0.0.1:{port}/api/v1/admin/emails/{id}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if email["status"] == "sent" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(email["status"], "sent", "{email}");
+    let email = wait_until_sent(port, id).await;
     assert_eq!(email["attempts"], 1, "delivered once: {email}");
     let files: Vec<_> = std::fs::read_dir(dir.path().join("outbox"))
         .unwrap()
@@ -421,17 +431,7 @@ async fn a_job_in_flight_at_sigkill_is_taken_back_after_restart(backend: crate::
     let mut first = spawn(port);
     wait_ready(port).await;
     let (client, csrf) = sign_in(port).await;
-    let queued: serde_json::Value = client
-        .post(format!("http://127.0.0.1:{port}/api/v1/admin/emails/test"))
-        .header("x-csrf-token", &csrf)
-        .json(&serde_json::json!({"to": "buyer@customer.example"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = queued["id"].as_i64().unwrap();
+    let id = queue_test_email(port, &client, &csrf).await;
     sink.wait_for(1).await; // The worker is now waiting for the server's answer.
     first.kill().unwrap();
     first.wait().unwrap();
@@ -439,23 +439,7 @@ async fn a_job_in_flight_at_sigkill_is_taken_back_after_restart(backend: crate::
     sink.stall(0);
     let mut second = spawn(port);
     wait_ready(port).await;
-    let (client, _) = sign_in(port).await;
-    let mut email = serde_json::Value::Null;
-    for _ in 0..400 {
-        email = client
-            .get(format!("http://127.0.0.1:{port}/api/v1/admin/emails/{id}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if email["status"] == "sent" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(email["status"], "sent", "{email}");
+    wait_until_sent(port, id).await;
     let received = sink.wait_for(2).await;
     let message_id = |data: &str| {
         data.lines()
