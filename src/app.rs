@@ -50,6 +50,8 @@ pub struct App {
     pub jobs: Registry,
     pub mailer: Mailer,
     openapi: OpenApi,
+    /// The API routes, built once with `openapi` so the two always agree.
+    routes: Router<AppState>,
     metrics: PrometheusHandle,
 }
 
@@ -123,7 +125,7 @@ impl App {
             );
         }
         let kv = cache::open(&config).await?;
-        let (_, mut doc) = api();
+        let (routes, mut doc) = api();
         let permissions = permission_catalogue(&mut doc);
         let jobs = jobs::catalogue(&config);
         let mailer = Mailer::from_config(&config)?;
@@ -135,6 +137,7 @@ impl App {
             jobs,
             mailer,
             openapi: doc,
+            routes,
             metrics: telemetry::metrics_handle(),
         })
     }
@@ -143,7 +146,7 @@ impl App {
 /// The whole HTTP application: API routes, operations endpoints, docs and middleware.
 pub fn router(state: AppState) -> Router {
     let config = &state.config;
-    let (api, _) = api();
+    let api = state.routes.clone();
     let cors = if config.http.cors_origins.is_empty() {
         CorsLayer::new()
     } else if config.http.cors_origins.iter().any(|o| o == "*") {

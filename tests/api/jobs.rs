@@ -271,6 +271,24 @@ async fn refused_email_retries_with_backoff_then_fails_and_can_be_retried(backen
         "not-found",
     )
     .await;
+
+    // The second email's first job is still dead (the email went out through a new job):
+    // staff clear it from the dead letters.
+    let dead = wait_for_dead_jobs(&app, 1).await;
+    let stale = dead["items"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        app.delete(&format!("/api/v1/admin/jobs/{stale}"))
+            .await
+            .status(),
+        204
+    );
+    wait_for_dead_jobs(&app, 0).await;
+    expect_problem(
+        app.delete(&format!("/api/v1/admin/jobs/{stale}")).await,
+        404,
+        "not-found",
+    )
+    .await;
 }
 
 async fn an_email_of_a_rolled_back_change_is_never_sent(backend: Backend) {
