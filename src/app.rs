@@ -25,11 +25,13 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi as _;
 use utoipa::openapi::OpenApi;
-use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::config::Config;
+use crate::customers;
+use crate::identity::keys::KeyRing;
 use crate::jobs::{self, Registry, scheduler::Scheduler, worker::WorkerPool};
 use crate::notify::{self, email::Mailer};
 use crate::platform::cache::{self, SharedKeyValue};
@@ -49,6 +51,10 @@ pub struct App {
     /// Every job type and schedule.
     pub jobs: Registry,
     pub mailer: Mailer,
+    /// Keys that sign and verify access tokens.
+    pub keys: Arc<KeyRing>,
+    /// Third-party login providers.
+    pub oauth: identity::oauth::Providers,
     openapi: OpenApi,
     /// The API routes, built once with `openapi` so the two always agree.
     routes: Router<AppState>,
@@ -79,14 +85,18 @@ struct ApiDoc;
 /// All API routes and their OpenAPI description.
 fn api() -> (Router<AppState>, OpenApi) {
     let admin = identity::routes::admin_router()
+        .merge(customers::routes::admin_router())
         .merge(system::routes::admin_router())
         .merge(jobs::routes::admin_router())
         .merge(notify::routes::admin_router());
-    let storefront = system::routes::storefront_router();
+    let storefront = system::routes::storefront_router()
+        .merge(identity::routes::storefront_router())
+        .merge(customers::routes::storefront_router());
     let operations = ApiRouter::new()
         .route(routes!(healthz), Access::Public)
         .route(routes!(readyz), Access::Public)
-        .route(routes!(render_metrics), Access::Public);
+        .route(routes!(render_metrics), Access::Public)
+        .route(routes!(identity::routes::tokens::get_jwks), Access::Public);
     let (router, api) = ApiRouter::new()
         .nest("/api/v1/admin", admin)
         .nest("/api/v1", storefront)
@@ -99,10 +109,30 @@ fn api() -> (Router<AppState>, OpenApi) {
         .add_security_scheme(
             "staff_session",
             SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
-                identity::session::COOKIE,
+                identity::session::Kind::Staff.cookie(),
                 "Session cookie set by POST /api/v1/admin/auth/login; writes also need X-CSRF-Token.",
             ))),
         );
+    let components = doc.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(
+        "customer_session",
+        SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+            identity::session::Kind::Customer.cookie(),
+            "Session cookie set by POST /api/v1/auth/login; writes also need X-CSRF-Token.",
+        ))),
+    );
+    components.add_security_scheme(
+        "bearer",
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .bearer_format("JWT")
+                .description(Some(
+                    "RS256 access token from POST /api/v1/auth/token (customers) or POST /api/v1/admin/auth/token (staff); keys at /.well-known/jwks.json.",
+                ))
+                .build(),
+        ),
+    );
     (router, doc)
 }
 
@@ -129,6 +159,17 @@ impl App {
         let permissions = permission_catalogue(&mut doc);
         let jobs = jobs::catalogue(&config);
         let mailer = Mailer::from_config(&config)?;
+        let key_dir = config
+            .auth
+            .tokens
+            .key_dir
+            .clone()
+            .unwrap_or_else(|| config.data_dir.join("keys"));
+        let keys = Arc::new(KeyRing::open(
+            &key_dir,
+            Duration::from_secs(config.auth.tokens.access_ttl_secs),
+        )?);
+        let oauth = identity::oauth::Providers::from_config(&config)?;
         Ok(Self {
             config,
             db,
@@ -136,6 +177,8 @@ impl App {
             permissions,
             jobs,
             mailer,
+            keys,
+            oauth,
             openapi: doc,
             routes,
             metrics: telemetry::metrics_handle(),
@@ -171,6 +214,7 @@ pub fn router(state: AppState) -> Router {
             .allow_headers([
                 header::CONTENT_TYPE,
                 header::IF_MATCH,
+                header::AUTHORIZATION,
                 header::HeaderName::from_static(identity::session::CSRF_HEADER),
                 header::HeaderName::from_static(crate::platform::idempotency::HEADER),
             ])

@@ -92,6 +92,76 @@ pub struct AuthConfig {
     /// On `serve`, when no staff account exists yet, create `admin@bazaar.local` with a
     /// random password and print it once, so a newcomer can sign in.
     pub bootstrap_admin: bool,
+    /// How long an emailed address-verification link stays valid.
+    pub verification_ttl_secs: u64,
+    /// How long an emailed password-reset link stays valid.
+    pub password_reset_ttl_secs: u64,
+    pub tokens: TokensConfig,
+    /// Third-party login providers by the name used in their URLs.
+    pub oauth: std::collections::BTreeMap<String, OAuthProviderConfig>,
+}
+
+/// Stateless RS256 access tokens and the refresh tokens that renew them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokensConfig {
+    /// `iss` of issued tokens; verifiers should pin it.
+    pub issuer: String,
+    /// `aud` of issued tokens.
+    pub audience: String,
+    pub access_ttl_secs: u64,
+    pub refresh_ttl_secs: u64,
+    /// Directory of PEM-encoded RSA private keys (PKCS#8), one per file named `<kid>.pem`.
+    /// The newest signs; older ones stay published until tokens they signed expire.
+    /// Defaults to `<data_dir>/keys`, where a key is generated on first start. Instances
+    /// behind one load balancer must share it.
+    pub key_dir: Option<std::path::PathBuf>,
+}
+
+impl Default for TokensConfig {
+    fn default() -> Self {
+        Self {
+            issuer: "bazaar".into(),
+            audience: "bazaar".into(),
+            access_ttl_secs: 900,
+            refresh_ttl_secs: 30 * 24 * 3600,
+            key_dir: None,
+        }
+    }
+}
+
+/// The protocol dialect of a third-party login provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OAuthKind {
+    /// QQ Connect: the user's openid comes from a separate `/oauth2.0/me` call.
+    Qq,
+    /// WeChat open platform: `appid`/`secret`, openid and unionid in the token response.
+    Wechat,
+    /// Weibo: the user id (`uid`) comes in the token response.
+    Weibo,
+    Github,
+    /// Any OpenID Connect provider, configured from its discovery document.
+    Oidc,
+}
+
+/// One configured provider. Endpoint URLs default to the provider's public ones (for OIDC,
+/// to its discovery document) and may be overridden, e.g. for a self-hosted provider.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthProviderConfig {
+    pub kind: OAuthKind,
+    pub client_id: String,
+    pub client_secret: Secret,
+    /// Our callback URL as registered with the provider.
+    pub redirect_uri: String,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// OIDC issuer; its `/.well-known/openid-configuration` supplies the endpoints.
+    pub issuer: Option<String>,
+    pub authorize_url: Option<String>,
+    pub token_url: Option<String>,
+    pub userinfo_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -101,13 +171,16 @@ pub struct ShopConfig {
     pub name: String,
     /// ISO 4217 code of the shop's currency; prices are integer minor units of it.
     pub currency: String,
+    /// Base URL of the storefront; links in customer emails point below it.
+    pub storefront_url: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RateLimitsConfig {
     pub enabled: bool,
-    /// Limits by route group: `login` (sign-in endpoints) and `api` (everything else).
+    /// Limits by route group: `login` (password sign-in and token endpoints), `register`,
+    /// `password_reset` and `api` (everything else).
     pub groups: std::collections::BTreeMap<String, RateLimit>,
 }
 
@@ -143,6 +216,8 @@ impl Default for RateLimitsConfig {
             enabled: true,
             groups: [
                 ("login".to_owned(), limit(10, 60, LimitKey::Ip)),
+                ("register".to_owned(), limit(10, 3600, LimitKey::Ip)),
+                ("password_reset".to_owned(), limit(5, 900, LimitKey::Ip)),
                 ("api".to_owned(), limit(600, 60, LimitKey::Session)),
             ]
             .into(),
@@ -332,6 +407,10 @@ impl Default for AuthConfig {
             max_failures_per_ip: 30,
             failure_window_secs: 900,
             bootstrap_admin: true,
+            verification_ttl_secs: 48 * 3600,
+            password_reset_ttl_secs: 3600,
+            tokens: TokensConfig::default(),
+            oauth: Default::default(),
         }
     }
 }
@@ -341,6 +420,7 @@ impl Default for ShopConfig {
         Self {
             name: "Bazaar".into(),
             currency: "CNY".into(),
+            storefront_url: "http://localhost:8080".into(),
         }
     }
 }

@@ -1,18 +1,45 @@
-//! The access check every route runs before its handler: session, CSRF, permission.
+//! The access check every route runs before its handler. A request proves who it is with a
+//! session cookie (then writes need the CSRF token) or an `Authorization: Bearer` access
+//! token (stateless: its scopes carry the staff member's permissions).
 
 use std::collections::BTreeSet;
 
 use axum::extract::{FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, Method};
+use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 
-use super::{session, store};
+use super::session::{self, Kind};
+use super::store;
+use super::tokens::{self, Claims, Subject};
 use crate::app::AppState;
 use crate::platform::routing::Access;
 use crate::platform::{ApiError, ApiResult};
+
+/// How the request proved who it is.
+#[derive(Debug, Clone)]
+pub enum Credential {
+    Session { id: String, csrf_token: String },
+    Bearer { jti: String },
+}
+
+impl Credential {
+    pub fn session_id(&self) -> Option<&str> {
+        match self {
+            Credential::Session { id, .. } => Some(id),
+            Credential::Bearer { .. } => None,
+        }
+    }
+
+    pub fn csrf_token(&self) -> Option<&str> {
+        match self {
+            Credential::Session { csrf_token, .. } => Some(csrf_token),
+            Credential::Bearer { .. } => None,
+        }
+    }
+}
 
 /// The signed-in staff member of the current request.
 #[derive(Debug, Clone)]
@@ -22,8 +49,7 @@ pub struct Principal {
     pub name: String,
     pub is_superuser: bool,
     pub permissions: BTreeSet<String>,
-    pub session_id: String,
-    pub csrf_token: String,
+    pub credential: Credential,
 }
 
 impl Principal {
@@ -37,7 +63,20 @@ impl Principal {
     }
 }
 
-/// Runs `access` for the request, then the handler with the `Principal` attached.
+/// The signed-in customer of the current request.
+#[derive(Debug, Clone)]
+pub struct CustomerPrincipal {
+    pub customer_id: i64,
+    pub credential: Credential,
+}
+
+impl CustomerPrincipal {
+    pub fn idempotency_scope(&self) -> String {
+        format!("customer:{}", self.customer_id)
+    }
+}
+
+/// Runs `access` for the request, then the handler with the principal attached.
 pub async fn enforce(access: Access, mut req: Request, next: Next) -> Response {
     if access == Access::Public {
         return next.run(req).await;
@@ -45,34 +84,74 @@ pub async fn enforce(access: Access, mut req: Request, next: Next) -> Response {
     let Some(state) = req.extensions().get::<AppState>().cloned() else {
         return ApiError::internal("application state missing").into_response();
     };
-    match authorize(&state, access, req.method(), req.headers().clone()).await {
-        Ok(principal) => {
-            req.extensions_mut().insert(principal);
-            next.run(req).await
-        }
+    let result = match access {
+        Access::Customer => authorize_customer(&state, req.method(), req.headers())
+            .await
+            .map(|p| {
+                req.extensions_mut().insert(p);
+            }),
+        _ => authorize_staff(&state, access, req.method(), req.headers())
+            .await
+            .map(|p| {
+                req.extensions_mut().insert(p);
+            }),
+    };
+    match result {
+        Ok(()) => next.run(req).await,
         Err(err) => err.into_response(),
     }
 }
 
-async fn authorize(
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+async fn verify_bearer(state: &AppState, token: &str) -> ApiResult<Claims> {
+    tokens::verify_access_token(
+        &state.keys,
+        &state.config.auth.tokens,
+        state.kv.as_ref(),
+        token,
+    )
+    .await
+}
+
+/// Cookie-authenticated writes must echo the session's CSRF token; bearer requests are
+/// not sent by browsers on their own, so they need none.
+fn check_csrf(method: &Method, headers: &HeaderMap, credential: &Credential) -> ApiResult<()> {
+    let safe = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
+    let Some(expected) = credential.csrf_token() else {
+        return Ok(());
+    };
+    if safe {
+        return Ok(());
+    }
+    let sent = headers
+        .get(session::CSRF_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if constant_time_eq(sent.as_bytes(), expected.as_bytes()) {
+        Ok(())
+    } else {
+        Err(ApiError::csrf_failed())
+    }
+}
+
+async fn authorize_staff(
     state: &AppState,
     access: Access,
     method: &Method,
-    headers: HeaderMap,
+    headers: &HeaderMap,
 ) -> ApiResult<Principal> {
-    let safe = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
-    let principal = load_principal(state, &headers)
-        .await?
-        .ok_or_else(ApiError::unauthorized)?;
-    if !safe {
-        let sent = headers
-            .get(session::CSRF_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
-        if !constant_time_eq(sent.as_bytes(), principal.csrf_token.as_bytes()) {
-            return Err(ApiError::csrf_failed());
-        }
-    }
+    let principal = match bearer(headers) {
+        Some(token) => staff_from_claims(verify_bearer(state, token).await?)?,
+        None => load_principal(state, headers)
+            .await?
+            .ok_or_else(ApiError::unauthorized)?,
+    };
+    check_csrf(method, headers, &principal.credential)?;
     if let Access::Permission(permission) = access
         && !principal.can(permission.name)
     {
@@ -81,17 +160,101 @@ async fn authorize(
     Ok(principal)
 }
 
-/// The principal behind the request's session cookie, if it is valid and the account active.
-pub async fn load_principal(state: &AppState, headers: &HeaderMap) -> ApiResult<Option<Principal>> {
+fn staff_from_claims(claims: Claims) -> ApiResult<Principal> {
+    let Some(Subject::Staff(staff_id)) = Subject::parse(&claims.sub) else {
+        return Err(ApiError::wrong_account_kind("staff"));
+    };
+    let mut is_superuser = false;
+    let mut permissions = BTreeSet::new();
+    for scope in claims.scopes() {
+        match scope {
+            "superuser" => is_superuser = true,
+            "staff" => {}
+            permission => {
+                permissions.insert(permission.to_owned());
+            }
+        }
+    }
+    Ok(Principal {
+        staff_id,
+        email: claims.email.unwrap_or_default(),
+        name: claims.name,
+        is_superuser,
+        permissions,
+        credential: Credential::Bearer { jti: claims.jti },
+    })
+}
+
+async fn authorize_customer(
+    state: &AppState,
+    method: &Method,
+    headers: &HeaderMap,
+) -> ApiResult<CustomerPrincipal> {
+    let principal = match bearer(headers) {
+        Some(token) => {
+            let claims = verify_bearer(state, token).await?;
+            let Some(Subject::Customer(customer_id)) = Subject::parse(&claims.sub) else {
+                return Err(ApiError::wrong_account_kind("customer"));
+            };
+            CustomerPrincipal {
+                customer_id,
+                credential: Credential::Bearer { jti: claims.jti },
+            }
+        }
+        None => load_customer(state, headers)
+            .await?
+            .ok_or_else(ApiError::unauthorized)?,
+    };
+    check_csrf(method, headers, &principal.credential)?;
+    Ok(principal)
+}
+
+/// The customer behind the request's session cookie, if the session is valid: the
+/// account is active and its password has not changed since the session began.
+pub async fn load_customer(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> ApiResult<Option<CustomerPrincipal>> {
     let jar = CookieJar::from_headers(headers);
-    let Some(session_id) = jar.get(session::COOKIE).map(|c| c.value().to_owned()) else {
+    let Some(session_id) = jar
+        .get(Kind::Customer.cookie())
+        .map(|c| c.value().to_owned())
+    else {
         return Ok(None);
     };
-    let Some(session) = session::load(state.kv.as_ref(), &session_id).await? else {
+    let Some(session) = session::load(state.kv.as_ref(), Kind::Customer, &session_id).await? else {
+        return Ok(None);
+    };
+    let account =
+        crate::customers::service::find_account(state.db.writer(), session.account_id).await?;
+    match account {
+        Some(account)
+            if account.can_sign_in() && session.created_at >= account.credentials_changed_at =>
+        {
+            Ok(Some(CustomerPrincipal {
+                customer_id: account.id,
+                credential: Credential::Session {
+                    id: session_id,
+                    csrf_token: session.csrf_token,
+                },
+            }))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// The staff member behind the request's session cookie, if it is valid and the account
+/// active.
+pub async fn load_principal(state: &AppState, headers: &HeaderMap) -> ApiResult<Option<Principal>> {
+    let jar = CookieJar::from_headers(headers);
+    let Some(session_id) = jar.get(Kind::Staff.cookie()).map(|c| c.value().to_owned()) else {
+        return Ok(None);
+    };
+    let Some(session) = session::load(state.kv.as_ref(), Kind::Staff, &session_id).await? else {
         return Ok(None);
     };
     let db = state.db.writer();
-    let Some(staff) = store::find_staff(db, session.staff_id).await? else {
+    let Some(staff) = store::find_staff(db, session.account_id).await? else {
         return Ok(None);
     };
     if !staff.is_active {
@@ -104,8 +267,10 @@ pub async fn load_principal(state: &AppState, headers: &HeaderMap) -> ApiResult<
         name: staff.name,
         is_superuser: staff.is_superuser,
         permissions,
-        session_id,
-        csrf_token: session.csrf_token,
+        credential: Credential::Session {
+            id: session_id,
+            csrf_token: session.csrf_token,
+        },
     }))
 }
 
@@ -125,6 +290,22 @@ impl<S: Send + Sync> FromRequestParts<S> for CurrentStaff {
             .get::<Principal>()
             .cloned()
             .map(CurrentStaff)
+            .ok_or_else(ApiError::unauthorized)
+    }
+}
+
+/// Extractor for handlers behind `Access::Customer`.
+pub struct CurrentCustomer(pub CustomerPrincipal);
+
+impl<S: Send + Sync> FromRequestParts<S> for CurrentCustomer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<CustomerPrincipal>()
+            .cloned()
+            .map(CurrentCustomer)
             .ok_or_else(ApiError::unauthorized)
     }
 }

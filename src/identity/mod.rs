@@ -1,13 +1,18 @@
-//! Identity: staff accounts, sessions, roles and permissions, the security log.
+//! Identity: who is signing in. Staff and customer sessions, access and refresh tokens,
+//! third-party login, roles and permissions, the security log.
 
+pub mod accounts;
 pub mod entity;
 pub mod guard;
+pub mod keys;
 pub mod model;
+pub mod oauth;
 pub mod password;
 pub mod routes;
 pub mod service;
 pub mod session;
 pub mod store;
+pub mod tokens;
 
 use crate::platform::routing::Permission;
 

@@ -9,8 +9,9 @@ use sea_orm::ConnectionTrait;
 use serde_json::json;
 
 use super::entity::{role, security_log, staff};
-use super::guard::Principal;
+use super::guard::{Credential, Principal};
 use super::model::{CreateRole, CreateStaff, RoleView, StaffView, UpdateRole, UpdateStaff};
+use super::tokens::{self, Grant, Subject, TokenResponse};
 use super::{password, session, store};
 use crate::app::AppState;
 use crate::platform::concurrency::{Expected, update_versioned};
@@ -56,12 +57,62 @@ pub fn normalize_email(email: &str) -> String {
     email.trim().to_lowercase()
 }
 
-fn check_email(v: &mut Validator, email: &str) {
+pub fn check_email(v: &mut Validator, email: &str) {
     let valid = email.split_once('@').is_some_and(|(user, domain)| {
         !user.is_empty() && domain.contains('.') && !domain.starts_with('.')
     }) && !email.contains(char::is_whitespace)
         && email.len() <= 254;
     v.check(valid, "email", "must be an email address");
+}
+
+/// Failed-login counters per account and per client IP: past either limit within the
+/// window, sign-in is refused (429) even with the right password.
+pub struct Throttle {
+    account_key: String,
+    ip_key: String,
+}
+
+impl Throttle {
+    pub fn new(kind: &str, email: &str, meta: &RequestMeta) -> Self {
+        Self {
+            account_key: format!("login-failures:{kind}:{email}"),
+            ip_key: format!("login-failures:ip:{}", meta.ip_string().unwrap_or_default()),
+        }
+    }
+
+    pub async fn check(&self, state: &AppState) -> ApiResult<()> {
+        let auth = &state.config.auth;
+        for (key, limit) in [
+            (&self.account_key, auth.max_failures_per_account),
+            (&self.ip_key, auth.max_failures_per_ip),
+        ] {
+            let failures = state
+                .kv
+                .get(key)
+                .await?
+                .and_then(|v| String::from_utf8(v).ok())
+                .and_then(|v| v.parse::<u32>().ok())
+                .unwrap_or(0);
+            if failures >= limit {
+                let window = Duration::from_secs(auth.failure_window_secs);
+                let retry = state.kv.ttl(key).await?.unwrap_or(window);
+                return Err(ApiError::too_many_requests(retry.as_secs().max(1)));
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn record_failure(&self, state: &AppState) -> ApiResult<()> {
+        let window = Some(Duration::from_secs(state.config.auth.failure_window_secs));
+        state.kv.increment(&self.account_key, 1, window).await?;
+        state.kv.increment(&self.ip_key, 1, window).await?;
+        Ok(())
+    }
+
+    pub async fn clear(&self, state: &AppState) -> ApiResult<()> {
+        state.kv.delete(&self.account_key).await?;
+        Ok(())
+    }
 }
 
 /// A successful staff login: the new session's id and CSRF token.
@@ -71,48 +122,31 @@ pub struct LoggedIn {
     pub principal: Principal,
 }
 
-/// Verifies credentials, refusing (429) while the account or the client IP has too many
-/// recent failures; every outcome is in the security log.
-pub async fn login(
+/// Verifies staff credentials, refusing (429) while the account or the client IP has too
+/// many recent failures; failures are in the security log.
+async fn authenticate(
     state: &AppState,
     meta: &RequestMeta,
     email: &str,
     password_attempt: &str,
-) -> ApiResult<LoggedIn> {
+) -> ApiResult<staff::Model> {
     let email = normalize_email(email);
-    let auth = &state.config.auth;
-    let window = Duration::from_secs(auth.failure_window_secs);
-    let account_key = format!("login-failures:staff:{email}");
-    let ip_key = format!("login-failures:ip:{}", meta.ip_string().unwrap_or_default());
     let db = state.db.writer();
     let actor = Actor {
         principal: None,
         meta,
     };
-
-    for (key, limit) in [
-        (&account_key, auth.max_failures_per_account),
-        (&ip_key, auth.max_failures_per_ip),
-    ] {
-        let failures = state
-            .kv
-            .get(key)
-            .await?
-            .and_then(|v| String::from_utf8(v).ok())
-            .and_then(|v| v.parse::<u32>().ok())
-            .unwrap_or(0);
-        if failures >= limit {
-            let retry = state.kv.ttl(key).await?.unwrap_or(window);
-            audit(
-                db,
-                &actor,
-                "login_throttled",
-                Some(email.clone()),
-                json!({"failures": failures}),
-            )
-            .await?;
-            return Err(ApiError::too_many_requests(retry.as_secs().max(1)));
-        }
+    let throttle = Throttle::new("staff", &email, meta);
+    if let Err(err) = throttle.check(state).await {
+        audit(
+            db,
+            &actor,
+            "login_throttled",
+            Some(email.clone()),
+            json!({}),
+        )
+        .await?;
+        return Err(err);
     }
 
     let staff = store::find_staff_by_email(db, &email).await?;
@@ -121,8 +155,7 @@ pub async fn login(
     let staff = match staff {
         Some(staff) if verified && staff.is_active => staff,
         other => {
-            state.kv.increment(&account_key, 1, Some(window)).await?;
-            state.kv.increment(&ip_key, 1, Some(window)).await?;
+            throttle.record_failure(state).await?;
             let reason = match other {
                 Some(s) if verified && !s.is_active => "inactive",
                 _ => "bad_credentials",
@@ -138,10 +171,22 @@ pub async fn login(
             return Err(ApiError::invalid_credentials());
         }
     };
-    state.kv.delete(&account_key).await?;
+    throttle.clear(state).await?;
+    Ok(staff)
+}
 
-    let ttl = Duration::from_secs(auth.session_ttl_secs);
-    let (session_id, session) = session::create(state.kv.as_ref(), staff.id, ttl).await?;
+/// Signs a staff member in with a new server-side session.
+pub async fn login(
+    state: &AppState,
+    meta: &RequestMeta,
+    email: &str,
+    password_attempt: &str,
+) -> ApiResult<LoggedIn> {
+    let staff = authenticate(state, meta, email, password_attempt).await?;
+    let db = state.db.writer();
+    let ttl = Duration::from_secs(state.config.auth.session_ttl_secs);
+    let (session_id, session) =
+        session::create(state.kv.as_ref(), session::Kind::Staff, staff.id, ttl).await?;
     let permissions = store::permissions_of(db, staff.id).await?;
     let principal = Principal {
         staff_id: staff.id,
@@ -149,8 +194,10 @@ pub async fn login(
         name: staff.name.clone(),
         is_superuser: staff.is_superuser,
         permissions,
-        session_id: session_id.clone(),
-        csrf_token: session.csrf_token.clone(),
+        credential: Credential::Session {
+            id: session_id.clone(),
+            csrf_token: session.csrf_token.clone(),
+        },
     };
     audit(
         db,
@@ -170,8 +217,84 @@ pub async fn login(
     })
 }
 
+/// Issues an access and refresh token pair to a staff member; the access token's scopes
+/// are their permissions at this moment.
+pub async fn issue_staff_tokens(
+    state: &AppState,
+    meta: &RequestMeta,
+    email: &str,
+    password_attempt: &str,
+) -> ApiResult<TokenResponse> {
+    let staff = authenticate(state, meta, email, password_attempt).await?;
+    let txn = state.db.begin().await?;
+    let response = staff_token_response(state, &txn, &staff, None).await?;
+    audit(
+        &txn,
+        &Actor {
+            principal: None,
+            meta,
+        },
+        "token_issued",
+        Some(format!("staff:{}", staff.id)),
+        json!({}),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(response)
+}
+
+/// A token response for `staff`, continuing refresh-token `family` when given.
+pub async fn staff_token_response(
+    state: &AppState,
+    db: &impl ConnectionTrait,
+    staff: &staff::Model,
+    family: Option<String>,
+) -> ApiResult<TokenResponse> {
+    let mut scope = vec!["staff".to_owned()];
+    if staff.is_superuser {
+        scope.push("superuser".to_owned());
+    }
+    scope.extend(store::permissions_of(db, staff.id).await?);
+    let roles = store::roles_by_staff(db, &[staff.id])
+        .await?
+        .remove(&staff.id)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    let grant = Grant {
+        subject: Subject::Staff(staff.id),
+        scope,
+        roles,
+        email: Some(staff.email.clone()),
+        name: staff.name.clone(),
+    };
+    token_response(state, db, &grant, family).await
+}
+
+/// Signs an access token for `grant` and stores a refresh token beside it.
+pub async fn token_response(
+    state: &AppState,
+    db: &impl ConnectionTrait,
+    grant: &Grant,
+    family: Option<String>,
+) -> ApiResult<TokenResponse> {
+    let config = &state.config.auth.tokens;
+    let access_token = tokens::sign_access_token(&state.keys, config, grant)?;
+    let refresh_token = tokens::issue_refresh_token(db, config, grant.subject, family).await?;
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer".into(),
+        expires_in: config.access_ttl_secs,
+        refresh_token,
+        scope: grant.scope.join(" "),
+    })
+}
+
 pub async fn logout(state: &AppState, actor: &Actor<'_>, principal: &Principal) -> ApiResult<()> {
-    session::destroy(state.kv.as_ref(), &principal.session_id).await?;
+    if let Some(id) = principal.credential.session_id() {
+        session::destroy(state.kv.as_ref(), session::Kind::Staff, id).await?;
+    }
     audit(
         state.db.writer(),
         actor,

@@ -1,5 +1,6 @@
-//! Server-side staff sessions in the shared key-value store: with Redis configured, a
-//! session made on one instance is valid on every instance and ends on all at logout.
+//! Server-side sessions of staff and customers in the shared key-value store: with Redis
+//! configured, a session made on one instance is valid on every instance and ends on all
+//! at logout.
 
 use std::time::Duration;
 
@@ -11,14 +12,37 @@ use sha2::{Digest, Sha256};
 
 use crate::platform::cache::KeyValue;
 
-pub const COOKIE: &str = "bazaar_admin_session";
+/// Whose session: staff and customers sign in separately, with separate cookies, so a
+/// staff member shopping in the same browser keeps both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Staff,
+    Customer,
+}
+
+impl Kind {
+    pub fn cookie(self) -> &'static str {
+        match self {
+            Kind::Staff => "bazaar_admin_session",
+            Kind::Customer => "bazaar_session",
+        }
+    }
+
+    fn prefix(self) -> &'static str {
+        match self {
+            Kind::Staff => "session:staff:",
+            Kind::Customer => "session:customer:",
+        }
+    }
+}
+
 /// Readable by the page's scripts so they can echo it in `X-CSRF-Token`.
 pub const CSRF_COOKIE: &str = "bazaar_csrf";
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Session {
-    pub staff_id: i64,
+    pub account_id: i64,
     pub csrf_token: String,
     pub created_at: chrono::DateTime<chrono::Utc>,
 }
@@ -31,9 +55,10 @@ pub fn random_token() -> String {
 
 /// Sessions are stored under a hash of their id, so a dump of the store holds no
 /// usable cookie.
-fn key(session_id: &str) -> String {
+fn key(kind: Kind, session_id: &str) -> String {
     format!(
-        "session:staff:{}",
+        "{}{}",
+        kind.prefix(),
         hex::encode(Sha256::digest(session_id.as_bytes()))
     )
 }
@@ -41,28 +66,33 @@ fn key(session_id: &str) -> String {
 /// Creates a session and returns its id (the cookie value) and the session.
 pub async fn create(
     kv: &dyn KeyValue,
-    staff_id: i64,
+    kind: Kind,
+    account_id: i64,
     ttl: Duration,
 ) -> anyhow::Result<(String, Session)> {
     let id = random_token();
     let session = Session {
-        staff_id,
+        account_id,
         csrf_token: random_token(),
         created_at: chrono::Utc::now(),
     };
-    kv.set(&key(&id), &serde_json::to_vec(&session)?, Some(ttl))
+    kv.set(&key(kind, &id), &serde_json::to_vec(&session)?, Some(ttl))
         .await?;
     Ok((id, session))
 }
 
-pub async fn load(kv: &dyn KeyValue, session_id: &str) -> anyhow::Result<Option<Session>> {
-    Ok(match kv.get(&key(session_id)).await? {
+pub async fn load(
+    kv: &dyn KeyValue,
+    kind: Kind,
+    session_id: &str,
+) -> anyhow::Result<Option<Session>> {
+    Ok(match kv.get(&key(kind, session_id)).await? {
         Some(bytes) => serde_json::from_slice(&bytes).ok(),
         None => None,
     })
 }
 
-pub async fn destroy(kv: &dyn KeyValue, session_id: &str) -> anyhow::Result<()> {
-    kv.delete(&key(session_id)).await?;
+pub async fn destroy(kv: &dyn KeyValue, kind: Kind, session_id: &str) -> anyhow::Result<()> {
+    kv.delete(&key(kind, session_id)).await?;
     Ok(())
 }

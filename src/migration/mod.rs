@@ -6,6 +6,7 @@ use sea_orm_migration::schema::{big_integer, big_pk_auto, timestamp_with_time_zo
 mod m20261122_000001_platform;
 mod m20261122_000002_system;
 mod m20261122_000003_jobs;
+mod m20261123_000004_customers;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_platform::Migration),
             Box::new(m20261122_000002_system::Migration),
             Box::new(m20261122_000003_jobs::Migration),
+            Box::new(m20261123_000004_customers::Migration),
         ]
     }
 }

@@ -21,11 +21,23 @@ use crate::config::{Config, SmtpSecurity};
 use crate::jobs::{self, Enqueue, Job, JobContext, JobError, RetryPolicy};
 use crate::platform::{ApiError, ApiResult};
 
+/// `(file name, source)` of the text and HTML halves of each named template, compiled in.
+macro_rules! email_templates {
+    ($($name:literal),* $(,)?) => {
+        [$(
+            (concat!($name, ".txt"), include_str!(concat!("../../templates/email/", $name, ".txt"))),
+            (concat!($name, ".html"), include_str!(concat!("../../templates/email/", $name, ".html"))),
+        )*]
+    };
+}
+
 static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     let mut env = Environment::new();
-    for (name, source) in [
-        ("test.txt", include_str!("../../templates/email/test.txt")),
-        ("test.html", include_str!("../../templates/email/test.html")),
+    for (name, source) in email_templates![
+        "test",
+        "customer_verify_email",
+        "customer_already_registered",
+        "customer_password_reset",
     ] {
         if let Err(err) = env.add_template(name, source) {
             tracing::error!(template = name, error = %err, "invalid email template");

@@ -104,6 +104,38 @@ impl ApiError {
         )
     }
 
+    /// A bearer token that is malformed, forged, expired or revoked (RFC 6750).
+    pub fn invalid_token() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid-token",
+            "the access token is invalid, expired or revoked",
+        )
+        .with_header(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer error=\"invalid_token\""),
+        )
+    }
+
+    /// A refresh token or authorization code that is unknown, spent, expired or revoked
+    /// (RFC 6749 `invalid_grant`).
+    pub fn invalid_grant() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-grant",
+            "the grant is invalid, expired, already used or revoked",
+        )
+    }
+
+    /// Signed in, but as the wrong kind of account for this route.
+    pub fn wrong_account_kind(needed: &str) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "wrong-account-kind",
+            format!("this route needs a {needed} sign-in"),
+        )
+    }
+
     pub fn forbidden(permission: &str) -> Self {
         Self::new(
             StatusCode::FORBIDDEN,

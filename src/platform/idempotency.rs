@@ -13,7 +13,7 @@ use sea_orm::{ActiveValue::Set, Condition, QueryFilter};
 use sha2::{Digest, Sha256};
 
 use crate::app::AppState;
-use crate::identity::guard::Principal;
+use crate::identity::guard::{CustomerPrincipal, Principal};
 use crate::platform::ApiError;
 
 pub const HEADER: &str = "idempotency-key";
@@ -90,7 +90,13 @@ async fn run(key: HeaderValue, req: Request, next: Next) -> Result<Response, Res
     let principal = req
         .extensions()
         .get::<Principal>()
-        .map_or_else(|| "anonymous".to_owned(), Principal::idempotency_scope);
+        .map(Principal::idempotency_scope)
+        .or_else(|| {
+            req.extensions()
+                .get::<CustomerPrincipal>()
+                .map(CustomerPrincipal::idempotency_scope)
+        })
+        .unwrap_or_else(|| "anonymous".to_owned());
     let route = req
         .extensions()
         .get::<MatchedPath>()

@@ -93,8 +93,15 @@ pub async fn check(state: &AppState, limit: &RateLimit, key: &str) -> anyhow::Re
 
 /// The route group of a request: sign-in endpoints get their own, stricter budget.
 fn group(method: &Method, path: &str) -> &'static str {
-    if *method == Method::POST && path.ends_with("/auth/login") {
+    if *method != Method::POST {
+        return "api";
+    }
+    if path.ends_with("/auth/login") || path.ends_with("/auth/token") {
         "login"
+    } else if path.ends_with("/auth/register") {
+        "register"
+    } else if path.contains("/auth/password-reset") {
+        "password_reset"
     } else {
         "api"
     }

@@ -39,6 +39,8 @@ pub enum Access {
     Public,
     /// Any signed-in, active staff member.
     Staff,
+    /// Any signed-in customer.
+    Customer,
     /// Staff holding this permission (superusers hold all).
     Permission(Permission),
 }
@@ -96,6 +98,7 @@ fn describe_access(operation: &mut Operation, access: Access) {
     let (kind, permission) = match access {
         Access::Public => ("public", None),
         Access::Staff => ("staff", None),
+        Access::Customer => ("customer", None),
         Access::Permission(p) => ("permission", Some(p)),
     };
     extensions.insert(ACCESS_EXTENSION.into(), kind.into());
@@ -128,12 +131,15 @@ fn describe_access(operation: &mut Operation, access: Access) {
             .entry(status.to_owned())
             .or_insert_with(|| problem_response(description));
     }
-    if access != Access::Public {
-        operation.security = Some(vec![SecurityRequirement::new(
-            "staff_session",
-            Vec::<String>::new(),
-        )]);
-    }
+    let session = match access {
+        Access::Public => return,
+        Access::Customer => "customer_session",
+        Access::Staff | Access::Permission(_) => "staff_session",
+    };
+    operation.security = Some(vec![
+        SecurityRequirement::new(session, Vec::<String>::new()),
+        SecurityRequirement::new("bearer", Vec::<String>::new()),
+    ]);
 }
 
 fn problem_response(description: &str) -> RefOr<Response> {

@@ -101,7 +101,7 @@ pub struct CreateRegion {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateRegion {
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(default, deserialize_with = "crate::platform::extract::double_option")]
     #[schema(value_type = Option<i64>)]
     pub parent_id: Option<Option<i64>>,
     pub code: Option<String>,
@@ -272,7 +272,7 @@ pub struct CreateShippingMethod {
 pub struct UpdateShippingMethod {
     pub code: Option<String>,
     pub name: Option<String>,
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(default, deserialize_with = "crate::platform::extract::double_option")]
     #[schema(value_type = Option<i64>)]
     pub carrier_id: Option<Option<i64>>,
     pub currency: Option<String>,
@@ -447,15 +447,6 @@ pub struct PaymentMethodFilter {
 
 fn yes() -> bool {
     true
-}
-
-/// Tells an absent field (`None`) from an explicit `null` (`Some(None)`).
-fn double_option<'de, D, T>(de: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(de).map(Some)
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ pub struct Model {
     pub event: String,
     pub actor_staff_id: Option<i64>,
     pub actor_email: Option<String>,
+    pub actor_customer_id: Option<i64>,
     pub subject: Option<String>,
     pub ip: Option<String>,
     pub request_id: Option<String>,

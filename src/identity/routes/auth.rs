@@ -9,9 +9,9 @@ use crate::identity::guard::CurrentStaff;
 use crate::identity::model::{CsrfToken, LoginRequest, LoginResponse, Me};
 use crate::identity::service::{self, Actor};
 use crate::identity::session;
-use crate::platform::ApiResult;
 use crate::platform::extract;
 use crate::platform::request::RequestMeta;
+use crate::platform::{ApiError, ApiResult};
 
 fn me(principal: &crate::identity::guard::Principal) -> Me {
     Me {
@@ -38,7 +38,7 @@ pub async fn login_staff(
     let max_age = time::Duration::seconds(state.config.auth.session_ttl_secs as i64);
     let jar = jar
         .add(
-            Cookie::build((session::COOKIE, logged_in.session_id))
+            Cookie::build((session::Kind::Staff.cookie(), logged_in.session_id))
                 .path("/")
                 .http_only(true)
                 .same_site(SameSite::Lax)
@@ -75,17 +75,21 @@ pub async fn logout_staff(
     };
     service::logout(&state, &actor, &principal).await?;
     let jar = jar
-        .remove(Cookie::build(session::COOKIE).path("/"))
+        .remove(Cookie::build(session::Kind::Staff.cookie()).path("/"))
         .remove(Cookie::build(session::CSRF_COOKIE).path("/"));
     Ok((jar, StatusCode::NO_CONTENT))
 }
 
 /// The CSRF token of the current session, for clients that lost the login response.
 #[utoipa::path(get, path = "/auth/csrf", tag = "staff auth", responses((status = 200, body = CsrfToken)))]
-pub async fn get_csrf_token(CurrentStaff(principal): CurrentStaff) -> Json<CsrfToken> {
-    Json(CsrfToken {
-        csrf_token: principal.csrf_token,
-    })
+pub async fn get_csrf_token(CurrentStaff(principal): CurrentStaff) -> ApiResult<Json<CsrfToken>> {
+    let csrf_token = principal
+        .credential
+        .csrf_token()
+        .ok_or_else(|| ApiError::bad_request("bearer-token callers need no CSRF token"))?;
+    Ok(Json(CsrfToken {
+        csrf_token: csrf_token.to_owned(),
+    }))
 }
 
 /// The signed-in staff member and their effective permissions.

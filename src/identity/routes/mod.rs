@@ -1,10 +1,12 @@
 //! HTTP routes of the identity domain.
 
+mod account;
 mod auth;
 mod permissions;
 mod roles;
 mod security_log;
 mod staff;
+pub mod tokens;
 
 use utoipa_axum::routes;
 
@@ -15,6 +17,7 @@ use crate::platform::routing::{Access, ApiRouter};
 pub fn admin_router() -> ApiRouter {
     ApiRouter::new()
         .route(routes!(auth::login_staff), Access::Public)
+        .route(routes!(tokens::issue_staff_token), Access::Public)
         .route(routes!(auth::logout_staff), Access::Staff)
         .route(routes!(auth::get_csrf_token), Access::Staff)
         .route(routes!(auth::get_me), Access::Staff)
@@ -45,4 +48,20 @@ pub fn admin_router() -> ApiRouter {
             routes!(security_log::list_security_log),
             Access::Permission(SECURITY_LOG_READ),
         )
+}
+
+/// Routes under `/api/v1`: customer sign-up and sign-in, and the token endpoints.
+pub fn storefront_router() -> ApiRouter {
+    ApiRouter::new()
+        .route(routes!(account::register_customer), Access::Public)
+        .route(routes!(account::verify_email), Access::Public)
+        .route(routes!(account::resend_verification), Access::Public)
+        .route(routes!(account::login_customer), Access::Public)
+        .route(routes!(account::logout_customer), Access::Customer)
+        .route(routes!(account::change_password), Access::Customer)
+        .route(routes!(account::request_password_reset), Access::Public)
+        .route(routes!(account::confirm_password_reset), Access::Public)
+        .route(routes!(tokens::issue_customer_token), Access::Public)
+        .route(routes!(tokens::refresh_token), Access::Public)
+        .route(routes!(tokens::revoke_token), Access::Public)
 }

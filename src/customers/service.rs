@@ -1,0 +1,145 @@
+//! Rules of the customers domain: accounts and profiles.
+
+use chrono::Utc;
+use sea_orm::ActiveValue::Set;
+use sea_orm::ConnectionTrait;
+
+use super::entity::customer;
+use super::model::{Profile, UpdateProfile};
+use super::store::{self, NewCustomer};
+use crate::app::AppState;
+use crate::platform::concurrency::{Expected, update_versioned};
+use crate::platform::error::Validator;
+use crate::platform::{ApiError, ApiResult};
+
+/// A customer account as sign-in sees it.
+pub type Account = customer::Model;
+
+impl customer::Model {
+    /// Active and not deleted.
+    pub fn can_sign_in(&self) -> bool {
+        self.is_active && self.deleted_at.is_none()
+    }
+}
+
+pub async fn find_account(db: &impl ConnectionTrait, id: i64) -> ApiResult<Option<Account>> {
+    Ok(store::find_customer(db, id).await?)
+}
+
+/// `email` must already be normalised.
+pub async fn find_account_by_email(
+    db: &impl ConnectionTrait,
+    email: &str,
+) -> ApiResult<Option<Account>> {
+    Ok(store::find_customer_by_email(db, email).await?)
+}
+
+pub async fn create_account(db: &impl ConnectionTrait, new: NewCustomer<'_>) -> ApiResult<Account> {
+    Ok(store::insert_customer(db, new).await?)
+}
+
+/// Sets a new password hash and voids every session begun before now.
+pub async fn set_password_hash(db: &impl ConnectionTrait, id: i64, hash: &str) -> ApiResult<()> {
+    store::update_customer(
+        db,
+        id,
+        customer::ActiveModel {
+            password_hash: Set(Some(hash.to_owned())),
+            credentials_changed_at: Set(Utc::now()),
+            ..Default::default()
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// Re-registration of an address that was never verified: whoever proves they own the
+/// address by following the newest link gets the account with these details.
+pub async fn replace_unverified(
+    db: &impl ConnectionTrait,
+    id: i64,
+    name: &str,
+    hash: &str,
+) -> ApiResult<()> {
+    store::update_customer(
+        db,
+        id,
+        customer::ActiveModel {
+            name: Set(name.to_owned()),
+            password_hash: Set(Some(hash.to_owned())),
+            credentials_changed_at: Set(Utc::now()),
+            ..Default::default()
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn mark_email_verified(db: &impl ConnectionTrait, id: i64) -> ApiResult<()> {
+    store::update_customer(
+        db,
+        id,
+        customer::ActiveModel {
+            email_verified_at: Set(Some(Utc::now())),
+            ..Default::default()
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn profile(state: &AppState, customer_id: i64) -> ApiResult<Profile> {
+    store::find_customer(state.db.writer(), customer_id)
+        .await?
+        .map(Profile::from)
+        .ok_or_else(|| ApiError::not_found("customer", customer_id))
+}
+
+pub async fn update_profile(
+    state: &AppState,
+    customer_id: i64,
+    expected: Expected,
+    input: UpdateProfile,
+) -> ApiResult<Profile> {
+    let mut v = Validator::default();
+    v.text_if(input.name.as_ref(), "name", 100);
+    if let Some(Some(phone)) = &input.phone {
+        check_phone(&mut v, phone);
+    }
+    v.finish()?;
+    let mut changes = customer::ActiveModel {
+        updated_at: Set(Utc::now()),
+        ..Default::default()
+    };
+    if let Some(name) = input.name {
+        changes.name = Set(name.trim().to_owned());
+    }
+    if let Some(phone) = input.phone {
+        changes.phone = Set(phone.map(|p| p.trim().to_owned()));
+    }
+    update_versioned(
+        state.db.writer(),
+        changes,
+        [customer::Column::Id, customer::Column::Version],
+        customer_id,
+        expected,
+        "customer",
+    )
+    .await?;
+    profile(state, customer_id).await
+}
+
+/// Digits with an optional leading `+`, spaces and dashes allowed, 5 to 20 digits.
+pub fn check_phone(v: &mut Validator, phone: &str) {
+    let digits = phone.chars().filter(char::is_ascii_digit).count();
+    let allowed = phone
+        .trim()
+        .chars()
+        .enumerate()
+        .all(|(i, c)| c.is_ascii_digit() || c == ' ' || c == '-' || (i == 0 && c == '+'));
+    v.check(
+        allowed && (5..=20).contains(&digits),
+        "phone",
+        "must be a phone number",
+    );
+}
