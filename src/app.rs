@@ -144,6 +144,8 @@ pub fn openapi_document() -> OpenApi {
 impl App {
     /// Connects storage and, with `database.auto_migrate`, runs pending migrations.
     pub async fn open(config: Config) -> anyhow::Result<Self> {
+        // rustls is built with two crypto back ends here; pick one before any TLS client.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let db = Db::connect(&config).await?;
         if config.database.auto_migrate {
             db.migrate().await.context("database migration failed")?;
@@ -454,6 +456,7 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         concurrency: state.config.jobs.concurrency,
     };
     let background = Background::start(&state, &options)?;
+    spawn_key_reloader(state.keys.clone(), shutdown.subscribe());
     let task = tokio::spawn(async move {
         axum::serve(
             listener,
@@ -472,6 +475,24 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         task,
         background,
     })
+}
+
+/// Picks up keys another instance added to the shared key directory (a rotation).
+fn spawn_key_reloader(keys: Arc<KeyRing>, mut stop: watch::Receiver<bool>) {
+    const INTERVAL: Duration = Duration::from_secs(30);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(INTERVAL);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    if let Err(err) = keys.reload() {
+                        tracing::error!(error = %err, "cannot reload the token signing keys");
+                    }
+                }
+                _ = stop.wait_for(|stop| *stop) => break,
+            }
+        }
+    });
 }
 
 /// Binds with SO_REUSEADDR so a restart right after a stop gets the same port at once.

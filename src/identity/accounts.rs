@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 
 use super::entity::{account_token, security_log};
 use super::guard::CustomerPrincipal;
+use super::oauth::ExternalUser;
 use super::service::{Throttle, normalize_email, token_response};
 use super::tokens::{Grant, Subject, TokenResponse};
 use super::{password, session, store, tokens};
@@ -716,4 +717,166 @@ pub async fn confirm_password_reset(
     .await?;
     txn.commit().await?;
     Ok(())
+}
+
+/// A third-party login bound to a customer.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Binding {
+    pub provider: String,
+    pub display_name: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Signs in through a provider: the bound account, or on first use a new account bound
+/// to the provider's user. A verified email from the provider fills in the new account's
+/// address only when no other account uses it: taking over an existing account by
+/// address would trust the provider with that account.
+pub async fn oauth_sign_in(
+    state: &AppState,
+    meta: &RequestMeta,
+    provider: &str,
+    user: &ExternalUser,
+) -> ApiResult<Account> {
+    let txn = state.db.begin().await?;
+    let account = match store::find_oauth_identity(&txn, provider, &user.subject).await? {
+        Some(identity) => customers::find_account(&txn, identity.customer_id)
+            .await?
+            .filter(Account::can_sign_in)
+            .ok_or_else(ApiError::invalid_credentials)?,
+        None => {
+            let email = match &user.verified_email {
+                Some(email) => {
+                    let email = normalize_email(email);
+                    let taken = customers::find_account_by_email(&txn, &email)
+                        .await?
+                        .is_some();
+                    (!taken).then_some(email)
+                }
+                None => None,
+            };
+            let fallback = format!("{provider} user");
+            let name = user.display_name.as_deref().unwrap_or(&fallback);
+            let account = customers::create_account(
+                &txn,
+                NewCustomer {
+                    email: email.as_deref(),
+                    name: truncate(name, 100),
+                    phone: None,
+                    password_hash: None,
+                    email_verified_at: email.as_ref().map(|_| Utc::now()),
+                },
+            )
+            .await?;
+            store::insert_oauth_identity(&txn, account.id, provider, user).await?;
+            audit_customer(
+                &txn,
+                meta,
+                "oauth_bound",
+                Some(account.id),
+                None,
+                json!({ "provider": provider, "new_account": true }),
+            )
+            .await?;
+            account
+        }
+    };
+    txn.commit().await?;
+    Ok(account)
+}
+
+fn truncate(text: &str, max_chars: usize) -> &str {
+    match text.char_indices().nth(max_chars) {
+        Some((at, _)) => &text[..at],
+        None => text,
+    }
+}
+
+/// Binds the provider's user to a signed-in customer. A provider user bound to another
+/// account, or a second binding of the same provider, is a conflict.
+pub async fn bind_provider(
+    state: &AppState,
+    meta: &RequestMeta,
+    customer_id: i64,
+    provider: &str,
+    user: &ExternalUser,
+) -> ApiResult<Vec<Binding>> {
+    let txn = state.db.begin().await?;
+    match store::find_oauth_identity(&txn, provider, &user.subject).await? {
+        Some(identity) if identity.customer_id == customer_id => {}
+        Some(_) => {
+            return Err(ApiError::conflict(
+                "oauth-already-bound",
+                format!("this {provider} account is bound to another customer"),
+            ));
+        }
+        None => {
+            let bound = store::oauth_identities_of(&txn, customer_id).await?;
+            if bound.iter().any(|b| b.provider == provider) {
+                return Err(ApiError::conflict(
+                    "oauth-provider-bound",
+                    format!("another {provider} account is already bound; unbind it first"),
+                ));
+            }
+            store::insert_oauth_identity(&txn, customer_id, provider, user).await?;
+            audit_customer(
+                &txn,
+                meta,
+                "oauth_bound",
+                Some(customer_id),
+                None,
+                json!({ "provider": provider, "new_account": false }),
+            )
+            .await?;
+        }
+    }
+    let bindings = list_bindings(&txn, customer_id).await?;
+    txn.commit().await?;
+    Ok(bindings)
+}
+
+/// Unbinds a provider, unless it is the account's only way to sign in.
+pub async fn unbind_provider(
+    state: &AppState,
+    meta: &RequestMeta,
+    customer_id: i64,
+    provider: &str,
+) -> ApiResult<()> {
+    let txn = state.db.begin().await?;
+    let bound = store::oauth_identities_of(&txn, customer_id).await?;
+    let Some(binding) = bound.iter().find(|b| b.provider == provider) else {
+        return Err(ApiError::not_found("binding", provider));
+    };
+    let account = customers::find_account(&txn, customer_id)
+        .await?
+        .ok_or_else(ApiError::unauthorized)?;
+    if account.password_hash.is_none() && bound.len() == 1 {
+        return Err(ApiError::conflict(
+            "last-sign-in-method",
+            "set a password before unbinding your only third-party login",
+        ));
+    }
+    store::delete_oauth_identity(&txn, binding.id).await?;
+    audit_customer(
+        &txn,
+        meta,
+        "oauth_unbound",
+        Some(customer_id),
+        None,
+        json!({ "provider": provider }),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+pub async fn list_bindings(db: &impl ConnectionTrait, customer_id: i64) -> ApiResult<Vec<Binding>> {
+    Ok(store::oauth_identities_of(db, customer_id)
+        .await?
+        .into_iter()
+        .map(|b| Binding {
+            provider: b.provider,
+            display_name: b.display_name,
+            created_at: b.created_at,
+        })
+        .collect())
 }

@@ -29,3 +29,7 @@ pub const ROLES_WRITE: Permission = Permission::new(
 );
 pub const SECURITY_LOG_READ: Permission =
     Permission::new("identity.security_log.read", "View the security log");
+pub const SIGNING_KEYS_WRITE: Permission = Permission::new(
+    "identity.signing_keys.write",
+    "Rotate the keys that sign access tokens",
+);

@@ -10,8 +10,9 @@ use sea_orm::{
     Select,
 };
 
-use super::entity::{role, role_permission, security_log, staff, staff_role};
+use super::entity::{oauth_identity, role, role_permission, security_log, staff, staff_role};
 use super::model::{SecurityLogFilter, StaffFilter};
+use super::oauth::ExternalUser;
 
 pub async fn find_staff(db: &impl ConnectionTrait, id: i64) -> Result<Option<staff::Model>, DbErr> {
     staff::Entity::find_by_id(id).one(db).await
@@ -265,4 +266,51 @@ pub fn security_log_query(filter: &SecurityLogFilter) -> Select<security_log::En
         query = query.filter(security_log::Column::CreatedAt.lt(until));
     }
     query
+}
+
+pub async fn find_oauth_identity(
+    db: &impl ConnectionTrait,
+    provider: &str,
+    subject: &str,
+) -> Result<Option<oauth_identity::Model>, DbErr> {
+    oauth_identity::Entity::find()
+        .filter(oauth_identity::Column::Provider.eq(provider))
+        .filter(oauth_identity::Column::Subject.eq(subject))
+        .one(db)
+        .await
+}
+
+pub async fn oauth_identities_of(
+    db: &impl ConnectionTrait,
+    customer_id: i64,
+) -> Result<Vec<oauth_identity::Model>, DbErr> {
+    oauth_identity::Entity::find()
+        .filter(oauth_identity::Column::CustomerId.eq(customer_id))
+        .all(db)
+        .await
+}
+
+pub async fn insert_oauth_identity(
+    db: &impl ConnectionTrait,
+    customer_id: i64,
+    provider: &str,
+    user: &ExternalUser,
+) -> Result<(), DbErr> {
+    oauth_identity::Entity::insert(oauth_identity::ActiveModel {
+        customer_id: Set(customer_id),
+        provider: Set(provider.to_owned()),
+        subject: Set(user.subject.clone()),
+        union_id: Set(user.union_id.clone()),
+        display_name: Set(user.display_name.clone()),
+        created_at: Set(Utc::now()),
+        ..Default::default()
+    })
+    .exec(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn delete_oauth_identity(db: &impl ConnectionTrait, id: i64) -> Result<(), DbErr> {
+    oauth_identity::Entity::delete_by_id(id).exec(db).await?;
+    Ok(())
 }

@@ -46,7 +46,8 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const SERVER_START_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub const TEMPLATE_DB: &str = "bazaar_template";
-pub const SESSION_COOKIE: &str = bazaar::identity::session::COOKIE;
+pub const SESSION_COOKIE: &str = "bazaar_admin_session";
+pub const CUSTOMER_COOKIE: &str = "bazaar_session";
 pub const CSRF_HEADER: &str = bazaar::identity::session::CSRF_HEADER;
 pub const LOGIN_PATH: &str = "/api/v1/admin/auth/login";
 pub const LOGOUT_PATH: &str = "/api/v1/admin/auth/logout";
@@ -165,6 +166,9 @@ pub async fn spawn_sharing(other: &TestApp) -> TestApp {
         .expect("cannot create a temp dir");
     let mut config = other.state().config.clone();
     config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    // Instances of one shop share their token signing keys, as they must in production.
+    let keys = other.state().config.data_dir.join("keys");
+    config.auth.tokens.key_dir.get_or_insert(keys);
     config.data_dir = dir.path().to_path_buf();
     start(other.backend, config, Owned::default(), dir).await
 }

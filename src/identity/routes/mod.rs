@@ -2,6 +2,7 @@
 
 mod account;
 mod auth;
+mod oauth;
 mod permissions;
 mod roles;
 mod security_log;
@@ -10,7 +11,9 @@ pub mod tokens;
 
 use utoipa_axum::routes;
 
-use super::{ROLES_READ, ROLES_WRITE, SECURITY_LOG_READ, STAFF_READ, STAFF_WRITE};
+use super::{
+    ROLES_READ, ROLES_WRITE, SECURITY_LOG_READ, SIGNING_KEYS_WRITE, STAFF_READ, STAFF_WRITE,
+};
 use crate::platform::routing::{Access, ApiRouter};
 
 /// Routes under `/api/v1/admin`.
@@ -18,6 +21,10 @@ pub fn admin_router() -> ApiRouter {
     ApiRouter::new()
         .route(routes!(auth::login_staff), Access::Public)
         .route(routes!(tokens::issue_staff_token), Access::Public)
+        .route(
+            routes!(tokens::rotate_signing_key),
+            Access::Permission(SIGNING_KEYS_WRITE),
+        )
         .route(routes!(auth::logout_staff), Access::Staff)
         .route(routes!(auth::get_csrf_token), Access::Staff)
         .route(routes!(auth::get_me), Access::Staff)
@@ -64,4 +71,12 @@ pub fn storefront_router() -> ApiRouter {
         .route(routes!(tokens::issue_customer_token), Access::Public)
         .route(routes!(tokens::refresh_token), Access::Public)
         .route(routes!(tokens::revoke_token), Access::Public)
+        .route(routes!(oauth::list_providers), Access::Public)
+        .route(routes!(oauth::start_oauth_login), Access::Public)
+        .route(routes!(oauth::complete_oauth_login), Access::Public)
+        .route(routes!(oauth::list_bindings), Access::Customer)
+        .route(
+            routes!(oauth::start_binding, oauth::delete_binding),
+            Access::Customer,
+        )
 }

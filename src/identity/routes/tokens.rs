@@ -4,16 +4,18 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::app::AppState;
+use crate::identity::guard::CurrentStaff;
 use crate::identity::model::LoginRequest;
+use crate::identity::service::Actor;
 use crate::identity::tokens::TokenResponse;
 use crate::identity::{accounts, service};
-use crate::platform::ApiResult;
 use crate::platform::extract;
 use crate::platform::request::RequestMeta;
+use crate::platform::{ApiError, ApiResult};
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RefreshRequest {
@@ -97,4 +99,39 @@ pub async fn get_jwks(State(state): State<AppState>) -> impl IntoResponse {
         [(header::CACHE_CONTROL, "public, max-age=300")],
         Json(state.keys.jwks()),
     )
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RotatedKey {
+    /// The `kid` of the key that signs from now on.
+    pub kid: String,
+}
+
+/// Adds a new signing key. Tokens signed by the old key keep verifying until they expire,
+/// and the old key stays in the JWKS document until then.
+#[utoipa::path(post, path = "/auth/keys/rotate", tag = "staff auth",
+    responses((status = 201, body = RotatedKey)))]
+pub async fn rotate_signing_key(
+    State(state): State<AppState>,
+    meta: RequestMeta,
+    CurrentStaff(principal): CurrentStaff,
+) -> ApiResult<(StatusCode, Json<RotatedKey>)> {
+    let keys = state.keys.clone();
+    let kid = tokio::task::spawn_blocking(move || keys.rotate())
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    let actor = Actor {
+        principal: Some(&principal),
+        meta: &meta,
+    };
+    service::audit(
+        state.db.writer(),
+        &actor,
+        "signing_key_rotated",
+        Some(kid.clone()),
+        serde_json::json!({}),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(RotatedKey { kid })))
 }
