@@ -161,6 +161,7 @@ pub struct SecurityEvent {
     /// `login`, `login_failed`, `login_throttled`, `logout`, `role_created`, …
     pub event: String,
     pub actor_staff_id: Option<i64>,
+    pub actor_customer_id: Option<i64>,
     pub actor_email: Option<String>,
     pub subject: Option<String>,
     pub ip: Option<String>,
@@ -176,6 +177,7 @@ impl From<security_log::Model> for SecurityEvent {
             id: row.id,
             event: row.event,
             actor_staff_id: row.actor_staff_id,
+            actor_customer_id: row.actor_customer_id,
             actor_email: row.actor_email,
             subject: row.subject,
             ip: row.ip,
@@ -191,6 +193,7 @@ impl From<security_log::Model> for SecurityEvent {
 pub struct SecurityLogFilter {
     pub event: Option<String>,
     pub actor_staff_id: Option<i64>,
+    pub actor_customer_id: Option<i64>,
     pub ip: Option<String>,
     /// What the event was about, e.g. `staff:3` or an email.
     pub subject: Option<String>,

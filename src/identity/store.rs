@@ -253,6 +253,9 @@ pub fn security_log_query(filter: &SecurityLogFilter) -> Select<security_log::En
     if let Some(actor) = filter.actor_staff_id {
         query = query.filter(security_log::Column::ActorStaffId.eq(actor));
     }
+    if let Some(actor) = filter.actor_customer_id {
+        query = query.filter(security_log::Column::ActorCustomerId.eq(actor));
+    }
     if let Some(ip) = &filter.ip {
         query = query.filter(security_log::Column::Ip.eq(ip));
     }

@@ -1017,3 +1017,123 @@ fn find_on_path(program: &str) -> Option<PathBuf> {
 fn quote(path: &Path) -> String {
     format!("'{}'", path.display().to_string().replace('\'', r"'\''"))
 }
+
+// ---------------------------------------------------------------------------------------
+// Customers
+// ---------------------------------------------------------------------------------------
+
+pub const CUSTOMER_PASSWORD: &str = "a long customer password";
+
+/// The newest email to `to` in the outbox.
+pub async fn latest_email(app: &TestApp, to: &str) -> Option<bazaar::notify::entity::Model> {
+    use bazaar::notify::entity as email;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+    email::Entity::find()
+        .filter(email::Column::ToAddress.eq(to))
+        .order_by_desc(email::Column::Id)
+        .one(app.state().db.writer())
+        .await
+        .expect("cannot read the outbox")
+}
+
+/// The `token=` value of the link in an email's text.
+pub fn link_token(text: &str) -> String {
+    let start = text
+        .find("token=")
+        .expect("the email has no link with a token")
+        + 6;
+    text[start..]
+        .split(|c: char| c.is_whitespace())
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Registers a customer and follows the verification link from the outbox.
+pub async fn register_customer(app: &TestApp, email: &str, password: &str) {
+    let response = send(
+        app.new_client()
+            .post(app.url("/api/v1/auth/register"))
+            .json(&json!({ "email": email, "password": password, "name": "Test Customer" })),
+    )
+    .await;
+    assert_eq!(response.status(), 202, "registration was not accepted");
+    let mail = latest_email(app, email)
+        .await
+        .expect("no verification email was queued");
+    let token = link_token(&mail.text_body);
+    let response = send(
+        app.new_client()
+            .post(app.url("/api/v1/auth/verify-email"))
+            .json(&json!({ "token": token })),
+    )
+    .await;
+    assert_eq!(response.status(), 204, "the verification link did not work");
+}
+
+/// A customer signed in on a fresh client: the client (with the session cookie) and the
+/// CSRF token for writes.
+pub struct CustomerClient {
+    pub client: reqwest::Client,
+    pub csrf: String,
+    pub base: String,
+}
+
+impl CustomerClient {
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client
+            .request(method, format!("{}{}", self.base, path))
+            .header(CSRF_HEADER, &self.csrf)
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        send(self.request(Method::GET, path)).await
+    }
+
+    pub async fn post(&self, path: &str, body: &impl Serialize) -> Response {
+        send(self.request(Method::POST, path).json(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, body: &impl Serialize) -> Response {
+        send(self.request(Method::PATCH, path).json(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Response {
+        send(self.request(Method::DELETE, path)).await
+    }
+
+    /// The same session against another instance of the shop.
+    pub fn at(&self, app: &TestApp) -> CustomerClient {
+        CustomerClient {
+            client: self.client.clone(),
+            csrf: self.csrf.clone(),
+            base: app.base.clone(),
+        }
+    }
+}
+
+/// Signs a customer in on a new client; panics unless it succeeds.
+pub async fn customer_login(app: &TestApp, email: &str, password: &str) -> CustomerClient {
+    let client = new_client();
+    let response = send(
+        client
+            .post(app.url("/api/v1/auth/login"))
+            .json(&json!({ "email": email, "password": password })),
+    )
+    .await;
+    let body = expect_json(response, 200).await;
+    CustomerClient {
+        client,
+        csrf: body["csrf_token"]
+            .as_str()
+            .expect("no csrf_token")
+            .to_owned(),
+        base: app.base.clone(),
+    }
+}
+
+/// Registers, verifies and signs in a customer.
+pub async fn signed_in_customer(app: &TestApp, email: &str) -> CustomerClient {
+    register_customer(app, email, CUSTOMER_PASSWORD).await;
+    customer_login(app, email, CUSTOMER_PASSWORD).await
+}

@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod accounts;
 mod cli;
 mod conventions;
 mod identity;
@@ -11,3 +12,4 @@ mod kv;
 mod ratelimit;
 mod smtp;
 mod system;
+mod tokens;
