@@ -9,6 +9,7 @@ mod conventions;
 mod identity;
 mod jobs;
 mod kv;
+mod oauth;
 mod ratelimit;
 mod smtp;
 mod system;
