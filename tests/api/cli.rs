@@ -458,3 +458,116 @@ crate::harness::both_backends!(
     a_job_queued_before_sigkill_runs_once_after_restart,
     a_worker_process_runs_jobs_the_server_queued,
 );
+
+/// R10.1 and R10.2 with real processes: two `bazaar serve` instances sharing PostgreSQL,
+/// Redis and the key directory. A login on the first is valid on the second, a logout on
+/// the second ends it on the first, and a token from one verifies on the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_server_processes_share_customer_sessions_and_tokens() {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let (env, database, _redis) = backend_env(crate::harness::Backend::Scaled).await;
+    let database = database.expect("the scaled backend has a database");
+    let keys = tempfile::tempdir().unwrap();
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let ports = [free_port(), free_port()];
+    let mut servers: Vec<Child> = dirs
+        .iter()
+        .zip(ports)
+        .map(|(dir, port)| {
+            bazaar(dir.path())
+                .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+                .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                .env("BAZAAR_AUTH__BOOTSTRAP_ADMIN", "false")
+                .env("BAZAAR_AUTH__TOKENS__KEY_DIR", keys.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("cannot start bazaar serve")
+        })
+        .collect();
+    for port in ports {
+        wait_ready(port).await;
+    }
+    let [a, b] = ports.map(|port| format!("http://127.0.0.1:{port}/api/v1"));
+    let email = "shopper@example.com";
+    let password = "a long customer password";
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+
+    let response = browser
+        .post(format!("{a}/auth/register"))
+        .json(&serde_json::json!({"email": email, "password": password, "name": "Shopper"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let db = sea_orm::Database::connect(&database.url).await.unwrap();
+    let mail = bazaar::notify::entity::Entity::find()
+        .filter(bazaar::notify::entity::Column::ToAddress.eq(email))
+        .one(&db)
+        .await
+        .unwrap()
+        .expect("no verification email");
+    let token = crate::harness::link_token(&mail.text_body);
+    let response = browser
+        .post(format!("{b}/auth/verify-email"))
+        .json(&serde_json::json!({ "token": token }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+
+    let login: serde_json::Value = browser
+        .post(format!("{a}/auth/login"))
+        .json(&serde_json::json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let csrf = login["csrf_token"]
+        .as_str()
+        .expect("login failed")
+        .to_owned();
+    let me = browser.get(format!("{b}/me")).send().await.unwrap();
+    assert_eq!(me.status(), 200, "the session from A is not valid on B");
+    let logout = browser
+        .post(format!("{b}/auth/logout"))
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), 204);
+    let me = browser.get(format!("{a}/me")).send().await.unwrap();
+    assert_eq!(
+        me.status(),
+        401,
+        "the logout on B did not end the session on A"
+    );
+
+    let tokens: serde_json::Value = reqwest::Client::new()
+        .post(format!("{a}/auth/token"))
+        .json(&serde_json::json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let me = reqwest::Client::new()
+        .get(format!("{b}/me"))
+        .bearer_auth(tokens["access_token"].as_str().expect("no token"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200, "a token from A does not verify on B");
+
+    for server in &mut servers {
+        assert!(terminate(server).success());
+    }
+    drop(db);
+    database.drop_blocking();
+}
