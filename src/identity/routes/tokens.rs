@@ -22,13 +22,12 @@ pub struct RefreshRequest {
     pub refresh_token: String,
 }
 
+/// RFC 7009's request; a `token_type_hint` may be sent and is not needed, since the
+/// token's form tells which kind it is.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RevokeRequest {
     /// An access token or a refresh token.
     pub token: String,
-    /// `access_token` or `refresh_token`; optional, as in RFC 7009.
-    #[allow(dead_code)]
-    pub token_type_hint: Option<String>,
 }
 
 fn no_store() -> [(header::HeaderName, &'static str); 2] {
