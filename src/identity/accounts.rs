@@ -9,6 +9,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sea_orm::ActiveValue::Set;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
@@ -21,6 +22,7 @@ use super::{password, session, store, tokens};
 use crate::app::AppState;
 use crate::customers::service::{self as customers, Account};
 use crate::customers::store::NewCustomer;
+use crate::jobs::{self, Enqueue, Job, JobContext, JobError};
 use crate::notify::email::queue_email;
 use crate::platform::error::Validator;
 use crate::platform::request::RequestMeta;
@@ -271,32 +273,88 @@ async fn send_verification(
     Ok(())
 }
 
-/// Sends a fresh verification link when the address has an unverified account; answers
-/// the same either way.
+/// Sends a fresh verification link when the address has an unverified account. The
+/// lookup runs in a job, so the request costs the same (one queued job) either way.
 pub async fn resend_verification(
     state: &AppState,
     meta: &RequestMeta,
     email: &str,
 ) -> ApiResult<()> {
-    let email = normalize_email(email);
-    let txn = state.db.begin().await?;
-    if let Some(account) = customers::find_account_by_email(&txn, &email).await?
-        && account.email_verified_at.is_none()
-        && account.can_sign_in()
-    {
-        send_verification(state, &txn, account.id, &email, &account.name).await?;
-        audit_customer(
-            &txn,
-            meta,
-            "verification_resent",
-            Some(account.id),
-            None,
-            json!({}),
-        )
-        .await?;
-    }
-    txn.commit().await?;
+    queue_account_link(state, meta, LinkPurpose::Verification, email).await
+}
+
+async fn queue_account_link(
+    state: &AppState,
+    meta: &RequestMeta,
+    purpose: LinkPurpose,
+    email: &str,
+) -> ApiResult<()> {
+    let job = SendAccountLink {
+        purpose,
+        email: normalize_email(email),
+        ip: meta.ip_string(),
+        request_id: meta.request_id.clone(),
+    };
+    jobs::enqueue(state.db.writer(), &state.config, &job, Enqueue::default()).await?;
     Ok(())
+}
+
+/// Which link a `SendAccountLink` job emails.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkPurpose {
+    Verification,
+    PasswordReset,
+}
+
+/// Looks up an address and emails it a verification or reset link when it has a
+/// matching account; queued by requests that must not reveal whether it has one.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SendAccountLink {
+    pub purpose: LinkPurpose,
+    pub email: String,
+    pub ip: Option<String>,
+    pub request_id: Option<String>,
+}
+
+impl Job for SendAccountLink {
+    const NAME: &'static str = "send_account_link";
+
+    async fn run(self, state: AppState, _: JobContext) -> Result<(), JobError> {
+        let meta = RequestMeta {
+            ip: self.ip.as_deref().and_then(|ip| ip.parse().ok()),
+            request_id: self.request_id,
+        };
+        let failed = |e: ApiError| JobError::new(format!("{e:?}"));
+        let txn = state.db.begin().await?;
+        let account = customers::find_account_by_email(&txn, &self.email)
+            .await
+            .map_err(failed)?
+            .filter(Account::can_sign_in);
+        let Some(account) = account else {
+            return Ok(());
+        };
+        let event = match self.purpose {
+            LinkPurpose::PasswordReset => {
+                send_password_reset(&state, &txn, &account)
+                    .await
+                    .map_err(failed)?;
+                "password_reset_requested"
+            }
+            LinkPurpose::Verification if account.email_verified_at.is_none() => {
+                send_verification(&state, &txn, account.id, &self.email, &account.name)
+                    .await
+                    .map_err(failed)?;
+                "verification_resent"
+            }
+            LinkPurpose::Verification => return Ok(()),
+        };
+        audit_customer(&txn, &meta, event, Some(account.id), None, json!({}))
+            .await
+            .map_err(failed)?;
+        txn.commit().await?;
+        Ok(())
+    }
 }
 
 /// Follows an emailed verification link.
@@ -628,30 +686,14 @@ pub async fn change_password(
     Ok(None)
 }
 
-/// Emails a reset link when the address has an account; answers the same either way.
+/// Emails a reset link when the address has an account, from a job, so the request
+/// costs the same either way.
 pub async fn request_password_reset(
     state: &AppState,
     meta: &RequestMeta,
     email: &str,
 ) -> ApiResult<()> {
-    let email = normalize_email(email);
-    let txn = state.db.begin().await?;
-    if let Some(account) = customers::find_account_by_email(&txn, &email).await?
-        && account.can_sign_in()
-    {
-        send_password_reset(state, &txn, &account).await?;
-        audit_customer(
-            &txn,
-            meta,
-            "password_reset_requested",
-            Some(account.id),
-            None,
-            json!({}),
-        )
-        .await?;
-    }
-    txn.commit().await?;
-    Ok(())
+    queue_account_link(state, meta, LinkPurpose::PasswordReset, email).await
 }
 
 /// Queues the reset email for `account` (also used by staff from the customers admin).

@@ -116,6 +116,7 @@ async fn registration_answers_alike_for_known_and_new_addresses(backend: Backend
     let unknown = reset("nobody@example.com").await;
     assert_eq!(known.status(), 202);
     assert_eq!(known.text().await.unwrap(), unknown.text().await.unwrap());
+    harness::drain_jobs(&app, "send_account_link").await;
     assert_eq!(
         latest_email(&app, "bob@example.com")
             .await
@@ -206,6 +207,7 @@ async fn password_reset_link_works_once_and_ends_old_sessions(backend: Backend) 
         .post("/api/v1/auth/password-reset", &json!({ "email": email }))
         .await;
     assert_eq!(response.status(), 202);
+    harness::drain_jobs(&app, "send_account_link").await;
     let token = link_token(&latest_email(&app, email).await.unwrap().text_body);
 
     let confirm = |token: String, password: &'static str| {

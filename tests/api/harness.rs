@@ -189,6 +189,8 @@ fn test_config(data_dir: &Path) -> Config {
     config.database.max_connections = 5;
     config.auth.bootstrap_admin = false;
     config.http.shutdown_grace_secs = 2;
+    // Jobs queued by a request (emails, account links) run promptly.
+    config.jobs.poll_interval_ms = 100;
     // Tests sign in far more often than a person; the rate-limit tests turn limits on.
     config.rate_limits.enabled = false;
     config
@@ -1136,4 +1138,24 @@ pub async fn customer_login(app: &TestApp, email: &str, password: &str) -> Custo
 pub async fn signed_in_customer(app: &TestApp, email: &str) -> CustomerClient {
     register_customer(app, email, CUSTOMER_PASSWORD).await;
     customer_login(app, email, CUSTOMER_PASSWORD).await
+}
+
+/// Waits (bounded) until `queue` has no pending, running or retrying jobs.
+pub async fn drain_jobs(app: &TestApp, queue: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let stats = bazaar::jobs::store::queue_stats(app.state().db.writer())
+            .await
+            .expect("cannot read the queues");
+        let busy = stats
+            .iter()
+            .filter(|s| s.queue == queue)
+            .map(|s| s.pending + s.running + s.retrying)
+            .sum::<i64>();
+        if busy == 0 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the {queue} jobs did not finish");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
