@@ -14,7 +14,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::entity::{account_token, security_log};
-use super::guard::CustomerPrincipal;
+use super::guard::{Credential, CustomerPrincipal};
 use super::oauth::ExternalUser;
 use super::service::{Throttle, normalize_email, token_response};
 use super::tokens::{Grant, Subject, TokenResponse};
@@ -469,15 +469,20 @@ pub async fn login(
     start_session(state, meta, account.id, "password").await
 }
 
-/// Ends the session of this request on every instance; a bearer caller revokes its
-/// tokens instead.
+/// Ends the session of this request on every instance, or for a bearer caller its access
+/// token (its refresh token is revoked through `/auth/token/revoke`).
 pub async fn logout(
     state: &AppState,
     meta: &RequestMeta,
     who: &CustomerPrincipal,
 ) -> ApiResult<()> {
-    if let Some(id) = who.credential.session_id() {
-        session::destroy(state.kv.as_ref(), session::Kind::Customer, id).await?;
+    match &who.credential {
+        Credential::Session { id, .. } => {
+            session::destroy(state.kv.as_ref(), session::Kind::Customer, id).await?;
+        }
+        Credential::Bearer { jti, expires_at } => {
+            tokens::revoke_access_token(state.kv.as_ref(), jti, *expires_at).await?;
+        }
     }
     audit_customer(
         state.db.writer(),

@@ -21,8 +21,15 @@ use crate::platform::{ApiError, ApiResult};
 /// How the request proved who it is.
 #[derive(Debug, Clone)]
 pub enum Credential {
-    Session { id: String, csrf_token: String },
-    Bearer { jti: String },
+    Session {
+        id: String,
+        csrf_token: String,
+    },
+    /// An access token: its id and expiry (seconds since the epoch).
+    Bearer {
+        jti: String,
+        expires_at: i64,
+    },
 }
 
 impl Credential {
@@ -181,7 +188,10 @@ fn staff_from_claims(claims: Claims) -> ApiResult<Principal> {
         name: claims.name,
         is_superuser,
         permissions,
-        credential: Credential::Bearer { jti: claims.jti },
+        credential: Credential::Bearer {
+            jti: claims.jti,
+            expires_at: claims.exp,
+        },
     })
 }
 
@@ -198,7 +208,10 @@ async fn authorize_customer(
             };
             CustomerPrincipal {
                 customer_id,
-                credential: Credential::Bearer { jti: claims.jti },
+                credential: Credential::Bearer {
+                    jti: claims.jti,
+                    expires_at: claims.exp,
+                },
             }
         }
         None => load_customer(state, headers)

@@ -154,15 +154,12 @@ fn revoked_key(jti: &str) -> String {
     format!("revoked-token:{jti}")
 }
 
-/// Refuses an access token for the rest of its life, on every instance.
-async fn revoke_access_token(kv: &dyn KeyValue, claims: &Claims) -> ApiResult<()> {
-    let left = (claims.exp - Utc::now().timestamp()).max(0) as u64 + LEEWAY_SECS;
-    kv.set(
-        &revoked_key(&claims.jti),
-        b"1",
-        Some(Duration::from_secs(left)),
-    )
-    .await?;
+/// Refuses the access token `jti` (expiring at `exp`) for the rest of its life, on every
+/// instance.
+pub async fn revoke_access_token(kv: &dyn KeyValue, jti: &str, exp: i64) -> ApiResult<()> {
+    let left = (exp - Utc::now().timestamp()).max(0) as u64 + LEEWAY_SECS;
+    kv.set(&revoked_key(jti), b"1", Some(Duration::from_secs(left)))
+        .await?;
     Ok(())
 }
 
@@ -282,7 +279,7 @@ pub async fn revoke(
     token: &str,
 ) -> ApiResult<Revoked> {
     if let Some(claims) = decode(keys, config, token) {
-        revoke_access_token(kv, &claims).await?;
+        revoke_access_token(kv, &claims.jti, claims.exp).await?;
         return Ok(Revoked::AccessToken {
             subject: claims.sub,
         });

@@ -28,6 +28,7 @@ both_backends!(
     state_mismatch_and_replayed_codes_are_refused,
     customers_bind_and_unbind_providers,
     an_oidc_provider_signs_in_with_a_verified_id_token,
+    the_wechat_dialect_signs_in_by_openid,
     forged_id_tokens_are_refused,
 );
 
@@ -91,6 +92,8 @@ async fn start_provider() -> Shared {
         .route("/jwks", get(jwks))
         .route("/qq/token", get(qq_token))
         .route("/qq/me", get(qq_me))
+        .route("/wechat/token", get(wechat_token))
+        .route("/wechat/userinfo", get(wechat_userinfo))
         .with_state(fake.clone());
     tokio::spawn(async move { axum::serve(listener, app).await });
     fake
@@ -116,7 +119,8 @@ async fn authorize(
     State(fake): State<Shared>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    if q.get("client_id").map(String::as_str) != Some(CLIENT_ID) {
+    let client = q.get("client_id").or_else(|| q.get("appid"));
+    if client.map(String::as_str) != Some(CLIENT_ID) {
         return (StatusCode::BAD_REQUEST, "unknown client").into_response();
     }
     let code = format!("code-{}", uuid::Uuid::new_v4());
@@ -244,6 +248,60 @@ async fn qq_me(State(fake): State<Shared>, Query(q): Query<HashMap<String, Strin
     }
 }
 
+/// WeChat's token endpoint: `appid` and `secret` in the query; the openid and unionid
+/// come back with the token.
+async fn wechat_token(
+    State(fake): State<Shared>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let mut form = q.clone();
+    form.insert(
+        "client_id".into(),
+        q.get("appid").cloned().unwrap_or_default(),
+    );
+    form.insert(
+        "client_secret".into(),
+        q.get("secret").cloned().unwrap_or_default(),
+    );
+    let Some(grant) = redeem(&fake, &form, false) else {
+        return axum::Json(json!({"errcode": 40029, "errmsg": "invalid code"})).into_response();
+    };
+    let token = format!("wx-at-{}", uuid::Uuid::new_v4());
+    fake.tokens
+        .lock()
+        .unwrap()
+        .insert(token.clone(), grant.user.clone());
+    axum::Json(json!({
+        "access_token": token,
+        "expires_in": 7200,
+        "refresh_token": "wx-rt",
+        "openid": format!("wx-openid-{}", grant.user),
+        "scope": "snsapi_login",
+        "unionid": format!("wx-union-{}", grant.user),
+    }))
+    .into_response()
+}
+
+async fn wechat_userinfo(
+    State(fake): State<Shared>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let token = q.get("access_token").cloned().unwrap_or_default();
+    let Some(user) = fake.tokens.lock().unwrap().get(&token).cloned() else {
+        return axum::Json(json!({"errcode": 40001, "errmsg": "invalid credential"}))
+            .into_response();
+    };
+    if q.get("openid") != Some(&format!("wx-openid-{user}")) {
+        return axum::Json(json!({"errcode": 40003, "errmsg": "invalid openid"})).into_response();
+    }
+    axum::Json(json!({
+        "openid": format!("wx-openid-{user}"),
+        "nickname": format!("微信 {user}"),
+        "unionid": format!("wx-union-{user}"),
+    }))
+    .into_response()
+}
+
 fn provider_config(kind: OAuthKind, fake: &Fake) -> OAuthProviderConfig {
     let base = &fake.base;
     let (authorize, token, userinfo, issuer) = match kind {
@@ -251,6 +309,12 @@ fn provider_config(kind: OAuthKind, fake: &Fake) -> OAuthProviderConfig {
             Some(format!("{base}/authorize")),
             Some(format!("{base}/qq/token")),
             Some(format!("{base}/qq/me")),
+            None,
+        ),
+        OAuthKind::Wechat => (
+            Some(format!("{base}/authorize")),
+            Some(format!("{base}/wechat/token")),
+            Some(format!("{base}/wechat/userinfo")),
             None,
         ),
         _ => (None, None, None, Some(base.clone())),
@@ -272,8 +336,10 @@ async fn spawn_with_providers(backend: Backend) -> (TestApp, Shared) {
     let fake = start_provider().await;
     let qq = provider_config(OAuthKind::Qq, &fake);
     let idp = provider_config(OAuthKind::Oidc, &fake);
+    let wechat = provider_config(OAuthKind::Wechat, &fake);
     let app = harness::spawn_with(backend, move |c: &mut Config| {
         c.auth.oauth.insert("qq".into(), qq);
+        c.auth.oauth.insert("wechat".into(), wechat);
         c.auth.oauth.insert("idp".into(), idp);
     })
     .await;
@@ -311,7 +377,12 @@ async fn start(app: &TestApp, browser: &reqwest::Client, provider: &str, mode: &
     let authorize = location(&response);
     let params: HashMap<String, String> = authorize.query_pairs().into_owned().collect();
     assert_eq!(params["code_challenge_method"], "S256");
-    assert_eq!(params["client_id"], CLIENT_ID);
+    let client = if provider == "wechat" {
+        "appid"
+    } else {
+        "client_id"
+    };
+    assert_eq!(params[client], CLIENT_ID);
     authorize_at_provider(browser, authorize).await
 }
 
@@ -338,7 +409,11 @@ async fn an_oauth2_provider_signs_in_the_bound_account(backend: Backend) {
     let listed = expect_json(app.get("/api/v1/auth/oauth").await, 200).await;
     assert_eq!(
         listed,
-        json!([{"name": "idp", "kind": "oidc"}, {"name": "qq", "kind": "qq"}])
+        json!([
+            {"name": "idp", "kind": "oidc"},
+            {"name": "qq", "kind": "qq"},
+            {"name": "wechat", "kind": "wechat"}
+        ])
     );
 
     // First time: a new account bound to the QQ user, signed in with a session.
@@ -564,4 +639,26 @@ async fn forged_id_tokens_are_refused(backend: Backend) {
     *fake.forgery.lock().unwrap() = Forgery::None;
     let (_, body) = sign_in(&app, "idp").await;
     assert_eq!(body["customer"]["id"], 1);
+}
+
+async fn the_wechat_dialect_signs_in_by_openid(backend: Backend) {
+    let (app, _fake) = spawn_with_providers(backend).await;
+    let (_, body) = sign_in(&app, "wechat").await;
+    assert_eq!(body["customer"]["name"], "微信 alice");
+    assert_eq!(body["customer"]["email"], json!(null));
+    let (browser, again) = sign_in(&app, "wechat").await;
+    assert_eq!(again["customer"]["id"], body["customer"]["id"]);
+    let bindings = expect_json(send(browser.get(app.url("/api/v1/me/oauth"))).await, 200).await;
+    assert_eq!(bindings[0]["provider"], "wechat");
+    assert_eq!(bindings[0]["display_name"], "微信 alice");
+    // A code WeChat refuses (errcode in a 200 answer) is a refused grant.
+    let fresh = start(&app, &browser, "wechat", "session").await;
+    let state = url_params(&fresh)["state"].clone();
+    let bogus = format!("code=bogus&state={state}");
+    expect_problem(
+        callback(&app, &browser, "wechat", &bogus).await,
+        400,
+        "invalid-grant",
+    )
+    .await;
 }

@@ -185,6 +185,20 @@ async fn forged_expired_and_revoked_tokens_are_refused(backend: Backend) {
         .post("/api/v1/auth/token/revoke", &json!({ "token": "unknown" }))
         .await;
     assert_eq!(response.status(), 200);
+
+    // Signing out with a token ends that token.
+    let fresh = issue(
+        &app,
+        "/api/v1/auth/token",
+        "jo@example.com",
+        CUSTOMER_PASSWORD,
+    )
+    .await;
+    let fresh = fresh["access_token"].as_str().unwrap();
+    let response = with_bearer(&app, Method::POST, "/api/v1/auth/logout", fresh).await;
+    assert_eq!(response.status(), 204);
+    let response = with_bearer(&app, Method::GET, "/api/v1/me", fresh).await;
+    expect_problem(response, 401, "invalid-token").await;
 }
 
 async fn refresh(app: &TestApp, token: &str) -> reqwest::Response {
