@@ -126,4 +126,45 @@ async fn the_limit_holds_across_instances_sharing_redis() {
     .await;
 }
 
-both_backends!(a_burst_over_the_login_limit_gets_429);
+/// Sign-up and password reset have budgets of their own, and the token grant spends the
+/// login budget: a script cannot mint accounts, reset mails or password guesses at will.
+async fn account_endpoints_have_their_own_budgets(backend: Backend) {
+    let app = spawn_with(backend, |config| {
+        limits(config);
+        for group in ["register", "password_reset"] {
+            config.rate_limits.groups.insert(
+                group.into(),
+                RateLimit {
+                    requests: 2,
+                    period_secs: 3600,
+                    key: LimitKey::Ip,
+                },
+            );
+        }
+    })
+    .await;
+    let post = |path: &'static str, n: usize| {
+        let client = app.new_client();
+        let url = app.url(path);
+        let body = json!({"email": format!("{}-{n}@example.com", path.rsplit('/').next().unwrap()), "password": "a long customer password", "name": "S"});
+        async move { send(client.post(url).json(&body)).await }
+    };
+    for (path, accepted) in [
+        ("/api/v1/auth/register", 202),
+        ("/api/v1/auth/password-reset", 202),
+        ("/api/v1/auth/token", 401),
+    ] {
+        let budget = if path.ends_with("token") { 3 } else { 2 };
+        for n in 0..budget {
+            assert_eq!(post(path, n).await.status(), accepted, "{path}");
+        }
+        let refused = post(path, 9).await;
+        assert!(refused.headers().contains_key("retry-after"), "{path}");
+        expect_problem(refused, 429, "too-many-requests").await;
+    }
+}
+
+both_backends!(
+    a_burst_over_the_login_limit_gets_429,
+    account_endpoints_have_their_own_budgets
+);
