@@ -118,10 +118,10 @@ fn describe_access(operation: &mut Operation, access: Access) {
     if access != Access::Public {
         problems.push(("401", "Not signed in"));
     }
-    if matches!(access, Access::Permission(_)) {
+    if access != Access::Public {
         problems.push((
             "403",
-            "Signed in without the required permission, or without the CSRF token",
+            "Signed in as the wrong kind of account or without the required permission, or a cookie-authenticated write without the CSRF token",
         ));
     }
     for (status, description) in problems {
