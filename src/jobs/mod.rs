@@ -255,6 +255,7 @@ pub fn catalogue(config: &Config) -> Registry {
     let mut registry = Registry::new(config);
     heartbeat::register(&mut registry);
     crate::notify::jobs::register(&mut registry);
+    crate::customers::jobs::register(&mut registry);
     registry
 }
 

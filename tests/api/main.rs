@@ -5,6 +5,7 @@ mod harness;
 
 mod cli;
 mod conventions;
+mod customers;
 mod identity;
 mod jobs;
 mod kv;
