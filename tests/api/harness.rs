@@ -46,7 +46,8 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const SERVER_START_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub const TEMPLATE_DB: &str = "bazaar_template";
-pub const SESSION_COOKIE: &str = bazaar::identity::session::COOKIE;
+/// The staff session cookie (`LOGIN_PATH` signs staff in).
+pub const SESSION_COOKIE: &str = "bazaar_admin_session";
 pub const CSRF_HEADER: &str = bazaar::identity::session::CSRF_HEADER;
 pub const LOGIN_PATH: &str = "/api/v1/admin/auth/login";
 pub const LOGOUT_PATH: &str = "/api/v1/admin/auth/logout";
