@@ -219,7 +219,10 @@ pub async fn clear_default_address(
 }
 
 /// Makes the customer's oldest remaining address the default, when none is.
-pub async fn promote_oldest_address(db: &impl ConnectionTrait, customer_id: i64) -> Result<(), DbErr> {
+pub async fn promote_oldest_address(
+    db: &impl ConnectionTrait,
+    customer_id: i64,
+) -> Result<(), DbErr> {
     let has_default = address::Entity::find()
         .filter(address::Column::CustomerId.eq(customer_id))
         .filter(address::Column::IsDefault.eq(true))

@@ -201,7 +201,11 @@ async fn staff_create_search_edit_and_delete_customers(backend: Backend) {
     .await;
 
     // Search is case-insensitive over email and name.
-    let found = expect_json(app.get("/api/v1/admin/customers?q=ALI&sort=email").await, 200).await;
+    let found = expect_json(
+        app.get("/api/v1/admin/customers?q=ALI&sort=email").await,
+        200,
+    )
+    .await;
     assert_eq!(
         emails_of(&found),
         ["alice@example.com", "carol@example.com"]
@@ -212,7 +216,8 @@ async fn staff_create_search_edit_and_delete_customers(backend: Backend) {
         expect_json(app.get("/api/v1/admin/customers?verified=false").await, 200).await;
     assert_eq!(emails_of(&unverified), ["carol@example.com"]);
     let by_name = expect_json(
-        app.get("/api/v1/admin/customers?sort=-name&per_page=2").await,
+        app.get("/api/v1/admin/customers?sort=-name&per_page=2")
+            .await,
         200,
     )
     .await;
@@ -274,7 +279,8 @@ async fn staff_create_search_edit_and_delete_customers(backend: Backend) {
     )
     .await;
     expect_problem(
-        app.patch(&path, &json!({"email": "nope", "version": 1})).await,
+        app.patch(&path, &json!({"email": "nope", "version": 1}))
+            .await,
         422,
         "validation-failed",
     )
@@ -290,14 +296,19 @@ async fn staff_create_search_edit_and_delete_customers(backend: Backend) {
     let edited = expect_json(edited, 200).await;
     assert_eq!(edited["name"], "Alice Brown");
     assert_eq!(edited["email"], "alice.brown@example.com");
-    assert_eq!(edited["email_verified"], false, "a new address is unverified");
+    assert_eq!(
+        edited["email_verified"], false,
+        "a new address is unverified"
+    );
     assert_eq!(edited["phone"], Value::Null);
     let audit = security_events(&app, "customer_updated").await;
     assert_eq!(audit.len(), 1);
-    assert!(audit[0]["detail"]["changed"]
-        .as_array()
-        .unwrap()
-        .contains(&json!("email")));
+    assert!(
+        audit[0]["detail"]["changed"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("email"))
+    );
 
     let inactive = expect_json(
         app.patch(&path, &json!({"is_active": false, "version": 2}))
@@ -306,7 +317,11 @@ async fn staff_create_search_edit_and_delete_customers(backend: Backend) {
     )
     .await;
     assert_eq!(inactive["is_active"], false);
-    let listed = expect_json(app.get("/api/v1/admin/customers?status=inactive").await, 200).await;
+    let listed = expect_json(
+        app.get("/api/v1/admin/customers?status=inactive").await,
+        200,
+    )
+    .await;
     assert_eq!(emails_of(&listed), ["alice.brown@example.com"]);
     let listed = expect_json(app.get("/api/v1/admin/customers?status=active").await, 200).await;
     assert_eq!(listed["total"], 2);
@@ -324,7 +339,8 @@ async fn staff_create_search_edit_and_delete_customers(backend: Backend) {
     assert_eq!(shown["is_active"], false);
     expect_problem(app.delete(&path).await, 410, "customer-deleted").await;
     expect_problem(
-        app.patch(&path, &json!({"name": "Back", "version": 4})).await,
+        app.patch(&path, &json!({"name": "Back", "version": 4}))
+            .await,
         410,
         "customer-deleted",
     )
@@ -402,7 +418,11 @@ async fn staff_reset_passwords_and_email_customers(backend: Backend) {
     assert_eq!(queued["email_id"], json!(sent[0].id));
     assert_eq!(sent[0].to_address, "dora@example.com");
     assert_eq!(sent[0].subject, "Your order <42>");
-    assert!(sent[0].text_body.contains("It ships today & arrives <soon>."));
+    assert!(
+        sent[0]
+            .text_body
+            .contains("It ships today & arrives <soon>.")
+    );
     assert!(sent[0].html_body.contains("&amp; arrives &lt;soon&gt;"));
     let audit = security_events(&app, "customer_emailed").await;
     assert_eq!(audit[0]["detail"]["email_id"], queued["email_id"]);
@@ -471,11 +491,21 @@ async fn disabled_and_deleted_customers_are_signed_out(backend: Backend) {
         200,
     )
     .await;
-    expect_problem(erin_session.get(&app, "/api/v1/me").await, 401, "unauthenticated").await;
+    expect_problem(
+        erin_session.get(&app, "/api/v1/me").await,
+        401,
+        "unauthenticated",
+    )
+    .await;
 
     let frank_path = format!("/api/v1/admin/customers/{}", frank["id"]);
     assert_eq!(app.delete(&frank_path).await.status(), 204);
-    expect_problem(frank_session.get(&app, "/api/v1/me").await, 401, "unauthenticated").await;
+    expect_problem(
+        frank_session.get(&app, "/api/v1/me").await,
+        401,
+        "unauthenticated",
+    )
+    .await;
     let relogin = send(
         new_client()
             .post(app.url("/api/v1/auth/login"))
@@ -537,14 +567,25 @@ async fn customers_keep_their_own_address_book(backend: Backend) {
     let hank = Shopper::login(&app, "hank@example.com").await;
 
     let first = gina
-        .post(&app, "/api/v1/me/addresses", &address(region_id, "1 First Road"))
+        .post(
+            &app,
+            "/api/v1/me/addresses",
+            &address(region_id, "1 First Road"),
+        )
         .await;
     assert!(header_str(first.headers(), "location").starts_with("/api/v1/me/addresses/"));
     let first = expect_json(first, 201).await;
-    assert_eq!(first["is_default"], true, "the first address is the default");
+    assert_eq!(
+        first["is_default"], true,
+        "the first address is the default"
+    );
     let second = expect_json(
-        gina.post(&app, "/api/v1/me/addresses", &address(region_id, "2 Second Road"))
-            .await,
+        gina.post(
+            &app,
+            "/api/v1/me/addresses",
+            &address(region_id, "2 Second Road"),
+        )
+        .await,
         201,
     )
     .await;
@@ -570,7 +611,11 @@ async fn customers_keep_their_own_address_book(backend: Backend) {
         .filter(|a| a["is_default"] == true)
         .map(|a| a["id"].as_i64().unwrap())
         .collect();
-    assert_eq!(defaults, [third["id"].as_i64().unwrap()], "one default: {list}");
+    assert_eq!(
+        defaults,
+        [third["id"].as_i64().unwrap()],
+        "one default: {list}"
+    );
     assert_eq!(list[0]["id"], third["id"], "the default comes first");
 
     // Moving the default back, with the version the customer saw.
@@ -682,7 +727,11 @@ async fn address_book_holds_at_most_fifty(backend: Backend) {
     let ivy = Shopper::login(&app, "ivy@example.com").await;
     for i in 0..50 {
         let response = ivy
-            .post(&app, "/api/v1/me/addresses", &address(region_id, &format!("{i} Road")))
+            .post(
+                &app,
+                "/api/v1/me/addresses",
+                &address(region_id, &format!("{i} Road")),
+            )
             .await;
         assert_eq!(response.status(), 201, "address {i}");
     }
@@ -718,7 +767,11 @@ async fn feedback_is_answered_by_email(backend: Backend) {
     assert_eq!(submitted["customer_id"], jack["id"]);
     expect_problem(
         jack_session
-            .post(&app, "/api/v1/feedback", &json!({"subject": "x", "message": " "}))
+            .post(
+                &app,
+                "/api/v1/feedback",
+                &json!({"subject": "x", "message": " "}),
+            )
             .await,
         422,
         "validation-failed",
@@ -749,15 +802,19 @@ async fn feedback_is_answered_by_email(backend: Backend) {
     let open = expect_json(app.get("/api/v1/admin/feedback?status=open").await, 200).await;
     assert_eq!(open["total"], 1);
     let by_customer = expect_json(
-        app.get(&format!("/api/v1/admin/feedback?customer_id={}", jack["id"]))
-            .await,
+        app.get(&format!(
+            "/api/v1/admin/feedback?customer_id={}",
+            jack["id"]
+        ))
+        .await,
         200,
     )
     .await;
     assert_eq!(by_customer["total"], 1);
     let path = format!("/api/v1/admin/feedback/{}", submitted["id"]);
     expect_problem(
-        app.post(&format!("{path}/reply"), &json!({"reply": ""})).await,
+        app.post(&format!("{path}/reply"), &json!({"reply": ""}))
+            .await,
         422,
         "validation-failed",
     )
@@ -821,7 +878,10 @@ async fn membership_levels_grants_and_history(backend: Backend) {
     )
     .await;
     let bad = app
-        .post(levels, &json!({"name": "Platinum", "discount_percent": 101}))
+        .post(
+            levels,
+            &json!({"name": "Platinum", "discount_percent": 101}),
+        )
         .await;
     let problem = expect_problem(bad, 422, "validation-failed").await;
     assert_eq!(problem["errors"][0]["field"], "discount_percent");
@@ -848,7 +908,11 @@ async fn membership_levels_grants_and_history(backend: Backend) {
     .await;
     assert_eq!(silver["discount_percent"], 6);
     assert_eq!(silver["version"], 2);
-    let listed = expect_json(app.get(&format!("{levels}?sort=-discount_percent")).await, 200).await;
+    let listed = expect_json(
+        app.get(&format!("{levels}?sort=-discount_percent")).await,
+        200,
+    )
+    .await;
     assert_eq!(listed["items"][0]["name"], "Gold");
 
     let lena = create_customer(&app, "lena@example.com", "Lena").await;
@@ -873,8 +937,11 @@ async fn membership_levels_grants_and_history(backend: Backend) {
     let problem = expect_problem(unknown, 422, "validation-failed").await;
     assert_eq!(problem["errors"][0]["field"], "level_id");
     expect_problem(
-        app.put(&grant_path, &json!({"level_id": gold["id"], "expires_at": "soon"}))
-            .await,
+        app.put(
+            &grant_path,
+            &json!({"level_id": gold["id"], "expires_at": "soon"}),
+        )
+        .await,
         422,
         "validation-failed",
     )
@@ -892,7 +959,11 @@ async fn membership_levels_grants_and_history(backend: Backend) {
     .await;
     assert_eq!(granted["level"]["name"], "Gold");
     assert!(granted["granted_by_staff_id"].is_i64());
-    let detail = expect_json(app.get(&format!("/api/v1/admin/customers/{lena_id}")).await, 200).await;
+    let detail = expect_json(
+        app.get(&format!("/api/v1/admin/customers/{lena_id}")).await,
+        200,
+    )
+    .await;
     assert_eq!(detail["membership"]["level"]["name"], "Gold");
     let mine = expect_json(lena_session.get(&app, "/api/v1/me/membership").await, 200).await;
     assert_eq!(mine["level"]["name"], "Gold");
@@ -912,7 +983,8 @@ async fn membership_levels_grants_and_history(backend: Backend) {
 
     // Changing the level ends the current membership.
     let changed = expect_json(
-        app.put(&grant_path, &json!({"level_id": silver["id"]})).await,
+        app.put(&grant_path, &json!({"level_id": silver["id"]}))
+            .await,
         200,
     )
     .await;

@@ -29,9 +29,7 @@ fn check_optional(v: &mut Validator, value: Option<&String>, field: &str, max: u
 
 /// Blank optional lines are stored as absent.
 fn optional(value: Option<String>) -> Option<String> {
-    value
-        .map(|v| v.trim().to_owned())
-        .filter(|v| !v.is_empty())
+    value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
 }
 
 /// The region must exist; the region tree is the system domain's, read through its service.
@@ -140,7 +138,12 @@ pub async fn update_address(
         check_phone(&mut v, phone);
     }
     v.text_if(input.line1.as_ref(), "line1", 200);
-    check_optional(&mut v, input.line2.as_ref().and_then(Option::as_ref), "line2", 200);
+    check_optional(
+        &mut v,
+        input.line2.as_ref().and_then(Option::as_ref),
+        "line2",
+        200,
+    );
     check_optional(
         &mut v,
         input.postal_code.as_ref().and_then(Option::as_ref),
@@ -164,7 +167,9 @@ pub async fn update_address(
         line1: trimmed(input.line1),
         region_id: input.region_id.map_or(sea_orm::NotSet, Set),
         line2: input.line2.map_or(sea_orm::NotSet, |v| Set(optional(v))),
-        postal_code: input.postal_code.map_or(sea_orm::NotSet, |v| Set(optional(v))),
+        postal_code: input
+            .postal_code
+            .map_or(sea_orm::NotSet, |v| Set(optional(v))),
         is_default: input.is_default.map_or(sea_orm::NotSet, Set),
         updated_at: Set(chrono::Utc::now()),
         ..Default::default()

@@ -5,9 +5,7 @@ use serde_json::json;
 
 use crate::app::AppState;
 use crate::customers::entity::feedback;
-use crate::customers::model::{
-    CreateFeedback, FeedbackFilter, FeedbackView, ReplyFeedback,
-};
+use crate::customers::model::{CreateFeedback, FeedbackFilter, FeedbackView, ReplyFeedback};
 use crate::customers::store;
 use crate::identity::service::{Actor, audit};
 use crate::notify::email::queue_email;
@@ -54,7 +52,8 @@ pub async fn list_feedback(
 ) -> ApiResult<Page<FeedbackView>> {
     let mut spec = list.spec(&SORT)?;
     if spec.order.is_empty() {
-        spec.order.push((feedback::Column::CreatedAt, sea_orm::Order::Desc));
+        spec.order
+            .push((feedback::Column::CreatedAt, sea_orm::Order::Desc));
     }
     let page = spec
         .fetch(

@@ -26,7 +26,10 @@ use crate::platform::{ApiError, ApiResult};
 
 const SORT: SortFields<membership_level::Column> = SortFields(&[
     ("name", membership_level::Column::Name),
-    ("discount_percent", membership_level::Column::DiscountPercent),
+    (
+        "discount_percent",
+        membership_level::Column::DiscountPercent,
+    ),
     ("created_at", membership_level::Column::CreatedAt),
     ("id", membership_level::Column::Id),
 ]);
@@ -179,7 +182,10 @@ pub async fn update_level(
     update_versioned(
         &txn,
         changes,
-        [membership_level::Column::Id, membership_level::Column::Version],
+        [
+            membership_level::Column::Id,
+            membership_level::Column::Version,
+        ],
         id,
         expected,
         "membership level",
@@ -304,15 +310,9 @@ pub async fn grant(
             replaced.push(open.id);
         }
     }
-    let membership = store::insert_membership(
-        &txn,
-        customer_id,
-        level.id,
-        input.expires_at,
-        staff_id,
-        now,
-    )
-    .await?;
+    let membership =
+        store::insert_membership(&txn, customer_id, level.id, input.expires_at, staff_id, now)
+            .await?;
     audit(
         &txn,
         actor,
@@ -398,7 +398,10 @@ pub async fn expire_due(state: &AppState, now: DateTime<Utc>, batch: u64) -> Api
                 continue;
             }
             ended += 1;
-            let level = levels.get(&membership.level_id).cloned().unwrap_or_default();
+            let level = levels
+                .get(&membership.level_id)
+                .cloned()
+                .unwrap_or_default();
             notify_expired(state, &txn, membership, &level).await?;
         }
         txn.commit().await?;
