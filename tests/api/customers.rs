@@ -479,6 +479,7 @@ async fn disabled_and_deleted_customers_are_signed_out(backend: Backend) {
     login_as_superuser(&app).await;
     let erin = create_customer(&app, "erin@example.com", "Erin").await;
     let frank = create_customer(&app, "frank@example.com", "Frank").await;
+    let gus = create_customer(&app, "gus@example.com", "Gus").await;
     let erin_session = Shopper::login(&app, "erin@example.com").await;
     let frank_session = Shopper::login(&app, "frank@example.com").await;
     expect_json(erin_session.get(&app, "/api/v1/me").await, 200).await;
@@ -517,6 +518,36 @@ async fn disabled_and_deleted_customers_are_signed_out(backend: Backend) {
         "a deleted customer signed in: {}",
         relogin.status()
     );
+
+    // Tokens: the refresh token is revoked, and a still-unexpired access token cannot write.
+    let tokens = expect_json(
+        send(
+            new_client()
+                .post(app.url("/api/v1/auth/token"))
+                .json(&json!({"email": "gus@example.com", "password": CUSTOMER_PASSWORD})),
+        )
+        .await,
+        200,
+    )
+    .await;
+    let gus_path = format!("/api/v1/admin/customers/{}", gus["id"]);
+    assert_eq!(app.delete(&gus_path).await.status(), 204);
+    let refreshed = send(
+        new_client()
+            .post(app.url("/api/v1/auth/token/refresh"))
+            .json(&json!({"refresh_token": tokens["refresh_token"]})),
+    )
+    .await;
+    expect_problem(refreshed, 400, "invalid-grant").await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let write = send(
+        new_client()
+            .post(app.url("/api/v1/feedback"))
+            .bearer_auth(access)
+            .json(&json!({"subject": "Hi", "message": "Still here?"})),
+    )
+    .await;
+    expect_problem(write, 401, "unauthenticated").await;
 
     // Re-enabled, Erin can sign in again.
     expect_json(

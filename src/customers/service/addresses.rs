@@ -51,11 +51,13 @@ async fn check_region(db: &impl ConnectionTrait, region_id: i64) -> ApiResult<()
 }
 
 /// The customer row is locked first, so concurrent writes to one address book serialise.
+/// A bearer token outlives a deactivation by up to its lifetime, so the account is
+/// checked here too.
 async fn lock_owner(db: &impl ConnectionTrait, customer_id: i64) -> ApiResult<()> {
-    store::lock_customer(db, customer_id)
-        .await?
-        .map(|_| ())
-        .ok_or_else(|| ApiError::not_found("customer", customer_id))
+    match store::lock_customer(db, customer_id).await? {
+        Some(customer) if customer.can_sign_in() => Ok(()),
+        _ => Err(ApiError::unauthorized()),
+    }
 }
 
 fn address_not_found(id: i64) -> ApiError {

@@ -34,6 +34,13 @@ pub async fn submit_feedback(
     v.text(&input.subject, "subject", 200);
     v.text(&input.message, "message", 5000);
     v.finish()?;
+    // A bearer token outlives a deactivation by up to its lifetime.
+    let active = store::find_customer(state.db.writer(), customer_id)
+        .await?
+        .is_some_and(|c| c.can_sign_in());
+    if !active {
+        return Err(ApiError::unauthorized());
+    }
     let row = store::insert_feedback(
         state.db.writer(),
         customer_id,
