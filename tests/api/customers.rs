@@ -19,6 +19,7 @@ both_backends!(
     feedback_is_answered_by_email,
     membership_levels_grants_and_history,
     expiry_job_ends_memberships_once_and_emails_the_customer,
+    concurrent_writes_keep_one_default_and_one_membership,
 );
 
 const CUSTOMER_PASSWORD: &str = "customer-password-1";
@@ -1173,4 +1174,78 @@ async fn expiry_job_ends_memberships_once_and_emails_the_customer(backend: Backe
     )
     .await;
     assert_eq!(emails_of(&holders), ["pia@example.com"]);
+
+    // Queued like the scheduler queues it, a worker runs the job.
+    membership::Entity::update_many()
+        .col_expr(membership::Column::ExpiresAt, Expr::value(past))
+        .filter(membership::Column::CustomerId.eq(ids[2]))
+        .exec(app.state().db.writer())
+        .await
+        .unwrap();
+    bazaar::jobs::enqueue(
+        app.state().db.writer(),
+        &app.state().config,
+        &bazaar::customers::jobs::ExpireMemberships,
+        bazaar::jobs::Enqueue::default(),
+    )
+    .await
+    .unwrap();
+    for _ in 0..200 {
+        if emails(&app, "membership_expired").await.len() == 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let sent = emails(&app, "membership_expired").await;
+    assert_eq!(sent.len(), 3, "the queued job did not run");
+    assert_eq!(sent[2].to_address, "pia@example.com");
+}
+
+async fn concurrent_writes_keep_one_default_and_one_membership(backend: Backend) {
+    let app = spawn(backend).await;
+    login_as_superuser(&app).await;
+    let region_id = region(&app).await;
+    let quinn = create_customer(&app, "quinn@example.com", "Quinn").await;
+    let quinn_session = Shopper::login(&app, "quinn@example.com").await;
+
+    let mut body = address(region_id, "Somewhere");
+    body["is_default"] = json!(true);
+    let creates = (0..6).map(|_| quinn_session.post(&app, "/api/v1/me/addresses", &body));
+    for response in futures::future::join_all(creates).await {
+        assert_eq!(response.status(), 201);
+    }
+    let list = expect_json(quinn_session.get(&app, "/api/v1/me/addresses").await, 200).await;
+    let defaults = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["is_default"] == true)
+        .count();
+    assert_eq!(defaults, 1, "{list}");
+
+    let level = expect_json(
+        app.post("/api/v1/admin/membership-levels", &json!({"name": "Gold"}))
+            .await,
+        201,
+    )
+    .await;
+    let path = format!("/api/v1/admin/customers/{}/membership", quinn["id"]);
+    let grant = json!({"level_id": level["id"]});
+    let grants = (0..6).map(|_| app.put(&path, &grant));
+    for response in futures::future::join_all(grants).await {
+        assert_eq!(response.status(), 200);
+    }
+    let history = expect_json(
+        app.get(&format!(
+            "/api/v1/admin/customers/{}/memberships",
+            quinn["id"]
+        ))
+        .await,
+        200,
+    )
+    .await;
+    let history = history.as_array().unwrap();
+    assert_eq!(history.len(), 6);
+    let open = history.iter().filter(|m| m["ended_at"].is_null()).count();
+    assert_eq!(open, 1, "{history:?}");
 }
