@@ -256,6 +256,7 @@ pub fn catalogue(config: &Config) -> Registry {
     heartbeat::register(&mut registry);
     crate::notify::jobs::register(&mut registry);
     registry.job::<crate::identity::accounts::SendAccountLink>();
+    crate::customers::jobs::register(&mut registry);
     registry
 }
 

@@ -38,6 +38,9 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         "customer_verify_email",
         "customer_already_registered",
         "customer_password_reset",
+        "customer_message",
+        "feedback_reply",
+        "membership_expired",
     ] {
         if let Err(err) = env.add_template(name, source) {
             tracing::error!(template = name, error = %err, "invalid email template");

@@ -46,6 +46,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const SERVER_START_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub const TEMPLATE_DB: &str = "bazaar_template";
+/// The staff session cookie (`LOGIN_PATH` signs staff in).
 pub const SESSION_COOKIE: &str = "bazaar_admin_session";
 pub const CUSTOMER_COOKIE: &str = "bazaar_session";
 pub const CSRF_HEADER: &str = bazaar::identity::session::CSRF_HEADER;

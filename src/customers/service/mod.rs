@@ -1,4 +1,10 @@
-//! Rules of the customers domain: accounts and profiles.
+//! Rules of the customers domain: accounts and profiles here; staff administration,
+//! addresses, feedback and memberships in the submodules.
+
+pub mod addresses;
+pub mod admin;
+pub mod feedback;
+pub mod memberships;
 
 use chrono::Utc;
 use sea_orm::ActiveValue::Set;
@@ -142,4 +148,20 @@ pub fn check_phone(v: &mut Validator, phone: &str) {
         "phone",
         "must be a phone number",
     );
+}
+
+/// The customer, locked for the transaction, for staff actions that need a live account:
+/// a deleted customer is gone (410).
+pub(crate) async fn live_customer(db: &impl ConnectionTrait, id: i64) -> ApiResult<Account> {
+    let customer = store::lock_customer(db, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("customer", id))?;
+    if customer.deleted_at.is_some() {
+        return Err(ApiError::new(
+            axum::http::StatusCode::GONE,
+            "customer-deleted",
+            format!("customer {id} was deleted"),
+        ));
+    }
+    Ok(customer)
 }
