@@ -184,6 +184,11 @@ async fn region_tree_changed(state: &AppState) {
     }
 }
 
+/// Whether a region exists (an address may point at it).
+pub async fn region_exists(db: &impl ConnectionTrait, id: i64) -> ApiResult<bool> {
+    Ok(store::find_region(db, id).await?.is_some())
+}
+
 /// The whole region tree, siblings in their order.
 pub async fn region_tree(db: &impl ConnectionTrait) -> ApiResult<Vec<RegionNode>> {
     let regions = store::all_regions(db).await?;

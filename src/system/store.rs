@@ -42,6 +42,13 @@ pub async fn count_children(db: &impl ConnectionTrait, id: i64) -> Result<u64, D
         .await
 }
 
+pub async fn find_region(
+    db: &impl ConnectionTrait,
+    id: i64,
+) -> Result<Option<region::Model>, DbErr> {
+    region::Entity::find_by_id(id).one(db).await
+}
+
 /// The region and its ancestors, nearest first.
 pub async fn region_with_ancestors(
     db: &impl ConnectionTrait,

@@ -501,7 +501,26 @@ async fn disabled_and_deleted_customers_are_signed_out(backend: Backend) {
     .await;
 
     let frank_path = format!("/api/v1/admin/customers/{}", frank["id"]);
+    let level = expect_json(
+        app.post(
+            "/api/v1/admin/membership-levels",
+            &json!({"name": "Gold", "discount_percent": 5}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let membership = app
+        .put(
+            &format!("{frank_path}/membership"),
+            &json!({"level_id": level["id"]}),
+        )
+        .await;
+    expect_json(membership, 200).await;
     assert_eq!(app.delete(&frank_path).await.status(), 204);
+    // The membership ends with the account.
+    let history = expect_json(app.get(&format!("{frank_path}/memberships")).await, 200).await;
+    assert_eq!(history[0]["end_reason"], "account_deleted", "{history}");
     expect_problem(
         frank_session.get(&app, "/api/v1/me").await,
         401,

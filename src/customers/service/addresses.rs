@@ -12,7 +12,6 @@ use crate::customers::store;
 use crate::platform::concurrency::{Expected, update_versioned};
 use crate::platform::error::Validator;
 use crate::platform::{ApiError, ApiResult};
-use crate::system::model::RegionNode;
 
 /// More than any household needs; bounds what a script can store per account.
 pub const MAX_ADDRESSES: u64 = 50;
@@ -32,15 +31,9 @@ fn optional(value: Option<String>) -> Option<String> {
     value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
 }
 
-/// The region must exist; the region tree is the system domain's, read through its service.
+/// The region must exist; regions are the system domain's, read through its service.
 async fn check_region(db: &impl ConnectionTrait, region_id: i64) -> ApiResult<()> {
-    fn contains(nodes: &[RegionNode], id: i64) -> bool {
-        nodes
-            .iter()
-            .any(|n| n.id == id || contains(&n.children, id))
-    }
-    let tree = crate::system::service::region_tree(db).await?;
-    if contains(&tree, region_id) {
+    if crate::system::service::region_exists(db, region_id).await? {
         Ok(())
     } else {
         Err(ApiError::invalid(

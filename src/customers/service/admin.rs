@@ -287,12 +287,13 @@ pub async fn delete_customer(state: &AppState, actor: &Actor<'_>, id: i64) -> Ap
     )
     .await?;
     revoke_subject(&txn, Subject::Customer(id)).await?;
+    let memberships = super::memberships::end_for_deleted_account(&txn, id, now).await?;
     audit(
         &txn,
         actor,
         "customer_deleted",
         subject(id),
-        json!({ "email": current.email }),
+        json!({ "email": current.email, "memberships_ended": memberships }),
     )
     .await?;
     txn.commit().await?;

@@ -37,6 +37,23 @@ const SORT: SortFields<membership_level::Column> = SortFields(&[
 pub const END_CHANGED: &str = "changed";
 pub const END_REVOKED: &str = "revoked";
 pub const END_EXPIRED: &str = "expired";
+pub const END_ACCOUNT_DELETED: &str = "account_deleted";
+
+/// Ends every open membership of a customer whose account is being deleted, in the
+/// caller's transaction; returns the ids ended.
+pub async fn end_for_deleted_account(
+    db: &impl ConnectionTrait,
+    customer_id: i64,
+    now: DateTime<Utc>,
+) -> ApiResult<Vec<i64>> {
+    let mut ended = Vec::new();
+    for open in store::open_memberships_of(db, customer_id).await? {
+        if store::end_membership(db, open.id, now, END_ACCOUNT_DELETED).await? {
+            ended.push(open.id);
+        }
+    }
+    Ok(ended)
+}
 
 fn level_not_found(id: i64) -> ApiError {
     ApiError::not_found("membership level", id)
