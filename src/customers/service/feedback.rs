@@ -105,20 +105,20 @@ pub async fn reply_feedback(
     store::record_reply(&txn, id, reply, staff_id, Utc::now()).await?;
     let customer = store::find_customer(&txn, item.customer_id).await?;
     let mut email_id = None;
-    if let Some(customer) = customer.filter(|c| c.deleted_at.is_none()) {
-        if let Some(to) = &customer.email {
-            email_id = Some(
-                queue_email(
-                    &txn,
-                    &state.config,
-                    to,
-                    "feedback_reply",
-                    &json!({ "shop": state.config.shop.name, "name": customer.name,
-                        "subject": item.subject, "message": item.message, "reply": reply }),
-                )
-                .await?,
-            );
-        }
+    if let Some(customer) = customer.filter(|c| c.deleted_at.is_none())
+        && let Some(to) = &customer.email
+    {
+        email_id = Some(
+            queue_email(
+                &txn,
+                &state.config,
+                to,
+                "feedback_reply",
+                &json!({ "shop": state.config.shop.name, "name": customer.name,
+                    "subject": item.subject, "message": item.message, "reply": reply }),
+            )
+            .await?,
+        );
     }
     audit(
         &txn,

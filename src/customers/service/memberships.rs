@@ -180,10 +180,10 @@ pub async fn update_level(
     store::find_level(&txn, id)
         .await?
         .ok_or_else(|| level_not_found(id))?;
-    if let Some(name) = name {
-        if store::level_name_taken(&txn, name, Some(id)).await? {
-            return Err(level_exists(name));
-        }
+    if let Some(name) = name
+        && store::level_name_taken(&txn, name, Some(id)).await?
+    {
+        return Err(level_exists(name));
     }
     let changes = membership_level::ActiveModel {
         name: name.map_or(NotSet, |n| Set(n.to_owned())),
