@@ -28,6 +28,15 @@ impl Kind {
         }
     }
 
+    /// Holds the session's CSRF token, readable by the page's scripts so they can echo it
+    /// in `X-CSRF-Token`; one per kind, so the two sessions do not overwrite each other's.
+    pub fn csrf_cookie(self) -> &'static str {
+        match self {
+            Kind::Staff => "bazaar_admin_csrf",
+            Kind::Customer => "bazaar_csrf",
+        }
+    }
+
     fn prefix(self) -> &'static str {
         match self {
             Kind::Staff => "session:staff:",
@@ -36,8 +45,6 @@ impl Kind {
     }
 }
 
-/// Readable by the page's scripts so they can echo it in `X-CSRF-Token`.
-pub const CSRF_COOKIE: &str = "bazaar_csrf";
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

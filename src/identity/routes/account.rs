@@ -88,11 +88,14 @@ pub fn session_cookies(state: &AppState, jar: CookieJar, session: &CustomerSessi
             .max_age(max_age),
     )
     .add(
-        Cookie::build((session::CSRF_COOKIE, session.csrf_token.clone()))
-            .path("/")
-            .same_site(SameSite::Lax)
-            .secure(secure)
-            .max_age(max_age),
+        Cookie::build((
+            session::Kind::Customer.csrf_cookie(),
+            session.csrf_token.clone(),
+        ))
+        .path("/")
+        .same_site(SameSite::Lax)
+        .secure(secure)
+        .max_age(max_age),
     )
 }
 
@@ -187,7 +190,7 @@ pub async fn logout_customer(
     accounts::logout(&state, &meta, &customer).await?;
     let jar = jar
         .remove(Cookie::build(Kind::Customer.cookie()).path("/"))
-        .remove(Cookie::build(session::CSRF_COOKIE).path("/"));
+        .remove(Cookie::build(session::Kind::Customer.csrf_cookie()).path("/"));
     Ok((jar, StatusCode::NO_CONTENT))
 }
 

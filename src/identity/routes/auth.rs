@@ -46,11 +46,14 @@ pub async fn login_staff(
                 .max_age(max_age),
         )
         .add(
-            Cookie::build((session::CSRF_COOKIE, logged_in.csrf_token.clone()))
-                .path("/")
-                .same_site(SameSite::Lax)
-                .secure(secure)
-                .max_age(max_age),
+            Cookie::build((
+                session::Kind::Staff.csrf_cookie(),
+                logged_in.csrf_token.clone(),
+            ))
+            .path("/")
+            .same_site(SameSite::Lax)
+            .secure(secure)
+            .max_age(max_age),
         );
     Ok((
         jar,
@@ -76,7 +79,7 @@ pub async fn logout_staff(
     service::logout(&state, &actor, &principal).await?;
     let jar = jar
         .remove(Cookie::build(session::Kind::Staff.cookie()).path("/"))
-        .remove(Cookie::build(session::CSRF_COOKIE).path("/"));
+        .remove(Cookie::build(session::Kind::Staff.csrf_cookie()).path("/"));
     Ok((jar, StatusCode::NO_CONTENT))
 }
 
