@@ -29,6 +29,7 @@ both_backends!(
     customers_bind_and_unbind_providers,
     an_oidc_provider_signs_in_with_a_verified_id_token,
     the_wechat_dialect_signs_in_by_openid,
+    the_github_and_weibo_dialects_sign_in_by_user_id,
     forged_id_tokens_are_refused,
 );
 
@@ -92,6 +93,10 @@ async fn start_provider() -> Shared {
         .route("/jwks", get(jwks))
         .route("/qq/token", get(qq_token))
         .route("/qq/me", get(qq_me))
+        .route("/github/token", post(github_token))
+        .route("/github/user", get(github_user))
+        .route("/weibo/token", post(weibo_token))
+        .route("/weibo/users/show.json", get(weibo_user))
         .route("/wechat/token", get(wechat_token))
         .route("/wechat/userinfo", get(wechat_userinfo))
         .with_state(fake.clone());
@@ -248,6 +253,84 @@ async fn qq_me(State(fake): State<Shared>, Query(q): Query<HashMap<String, Strin
     }
 }
 
+/// GitHub's token endpoint: a form POST answered in JSON (asked for with `Accept`), PKCE.
+async fn github_token(
+    State(fake): State<Shared>,
+    headers: axum::http::HeaderMap,
+    axum::Form(form): axum::Form<HashMap<String, String>>,
+) -> Response {
+    if headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) != Some("application/json") {
+        return (StatusCode::NOT_ACCEPTABLE, "form-encoded answers only").into_response();
+    }
+    let Some(grant) = redeem(&fake, &form, true) else {
+        return axum::Json(json!({"error": "bad_verification_code"})).into_response();
+    };
+    let token = format!("gho_{}", uuid::Uuid::new_v4().simple());
+    fake.tokens
+        .lock()
+        .unwrap()
+        .insert(token.clone(), grant.user);
+    axum::Json(json!({"access_token": token, "token_type": "bearer", "scope": "read:user"}))
+        .into_response()
+}
+
+/// GitHub's `/user`: the numeric id is the stable one (logins can be renamed).
+async fn github_user(State(fake): State<Shared>, headers: axum::http::HeaderMap) -> Response {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    match fake.tokens.lock().unwrap().get(token) {
+        Some(user) => axum::Json(json!({
+            "id": 4000 + user.len(),
+            "login": user,
+            "name": null,
+        }))
+        .into_response(),
+        None => (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(json!({"message": "Bad credentials"})),
+        )
+            .into_response(),
+    }
+}
+
+/// Weibo's token endpoint: a form POST; the user's `uid` comes with the token.
+async fn weibo_token(
+    State(fake): State<Shared>,
+    axum::Form(form): axum::Form<HashMap<String, String>>,
+) -> Response {
+    let Some(grant) = redeem(&fake, &form, false) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({"error": "invalid_grant", "error_code": 21325})),
+        )
+            .into_response();
+    };
+    let token = format!("wb-at-{}", uuid::Uuid::new_v4());
+    fake.tokens
+        .lock()
+        .unwrap()
+        .insert(token.clone(), grant.user.clone());
+    axum::Json(json!({"access_token": token, "expires_in": 157679999, "uid": format!("50{}", grant.user.len())}))
+        .into_response()
+}
+
+async fn weibo_user(
+    State(fake): State<Shared>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let token = q.get("access_token").cloned().unwrap_or_default();
+    match fake.tokens.lock().unwrap().get(&token) {
+        Some(user) if q.get("uid") == Some(&format!("50{}", user.len())) => {
+            axum::Json(json!({"id": 50 + user.len(), "screen_name": format!("weibo {user}")}))
+                .into_response()
+        }
+        _ => axum::Json(json!({"error": "invalid token", "error_code": 21332})).into_response(),
+    }
+}
+
 /// WeChat's token endpoint: `appid` and `secret` in the query; the openid and unionid
 /// come back with the token.
 async fn wechat_token(
@@ -311,6 +394,18 @@ fn provider_config(kind: OAuthKind, fake: &Fake) -> OAuthProviderConfig {
             Some(format!("{base}/qq/me")),
             None,
         ),
+        OAuthKind::Github => (
+            Some(format!("{base}/authorize")),
+            Some(format!("{base}/github/token")),
+            Some(format!("{base}/github/user")),
+            None,
+        ),
+        OAuthKind::Weibo => (
+            Some(format!("{base}/authorize")),
+            Some(format!("{base}/weibo/token")),
+            Some(format!("{base}/weibo/users/show.json")),
+            None,
+        ),
         OAuthKind::Wechat => (
             Some(format!("{base}/authorize")),
             Some(format!("{base}/wechat/token")),
@@ -337,7 +432,11 @@ async fn spawn_with_providers(backend: Backend) -> (TestApp, Shared) {
     let qq = provider_config(OAuthKind::Qq, &fake);
     let idp = provider_config(OAuthKind::Oidc, &fake);
     let wechat = provider_config(OAuthKind::Wechat, &fake);
+    let github = provider_config(OAuthKind::Github, &fake);
+    let weibo = provider_config(OAuthKind::Weibo, &fake);
     let app = harness::spawn_with(backend, move |c: &mut Config| {
+        c.auth.oauth.insert("github".into(), github);
+        c.auth.oauth.insert("weibo".into(), weibo);
         c.auth.oauth.insert("qq".into(), qq);
         c.auth.oauth.insert("wechat".into(), wechat);
         c.auth.oauth.insert("idp".into(), idp);
@@ -410,9 +509,11 @@ async fn an_oauth2_provider_signs_in_the_bound_account(backend: Backend) {
     assert_eq!(
         listed,
         json!([
+            {"name": "github", "kind": "github"},
             {"name": "idp", "kind": "oidc"},
             {"name": "qq", "kind": "qq"},
-            {"name": "wechat", "kind": "wechat"}
+            {"name": "wechat", "kind": "wechat"},
+            {"name": "weibo", "kind": "weibo"}
         ])
     );
 
@@ -661,4 +762,25 @@ async fn the_wechat_dialect_signs_in_by_openid(backend: Backend) {
         "invalid-grant",
     )
     .await;
+}
+
+async fn the_github_and_weibo_dialects_sign_in_by_user_id(backend: Backend) {
+    let (app, _fake) = spawn_with_providers(backend).await;
+    // GitHub: PKCE is checked by the provider; the account is keyed by the numeric id and
+    // named after the login when the profile has no name.
+    let (_, body) = sign_in(&app, "github").await;
+    assert_eq!(body["customer"]["name"], "alice");
+    let (_, again) = sign_in(&app, "github").await;
+    assert_eq!(again["customer"]["id"], body["customer"]["id"]);
+    // Weibo: the uid from the token response, the screen name from users/show.
+    let (browser, body) = sign_in(&app, "weibo").await;
+    assert_eq!(body["customer"]["name"], "weibo alice");
+    assert_ne!(body["customer"]["id"], again["customer"]["id"]);
+    // A refused code at either provider is a refused grant.
+    for provider in ["github", "weibo"] {
+        let fresh = start(&app, &browser, provider, "session").await;
+        let bogus = format!("code=bogus&state={}", url_params(&fresh)["state"]);
+        let response = callback(&app, &browser, provider, &bogus).await;
+        expect_problem(response, 400, "invalid-grant").await;
+    }
 }
