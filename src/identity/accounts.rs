@@ -11,7 +11,6 @@ use sea_orm::ActiveValue::Set;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 use super::entity::{account_token, security_log};
 use super::guard::{Credential, CustomerPrincipal};
@@ -71,10 +70,6 @@ pub async fn audit_customer(
     Ok(())
 }
 
-fn token_hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
-}
-
 /// Stores a single-use token and returns it with its expiry.
 async fn issue_account_token(
     db: &impl ConnectionTrait,
@@ -88,7 +83,7 @@ async fn issue_account_token(
     account_token::Entity::insert(account_token::ActiveModel {
         customer_id: Set(customer_id),
         purpose: Set(purpose.as_str().to_owned()),
-        token_hash: Set(token_hash(&token)),
+        token_hash: Set(session::fingerprint(&token)),
         expires_at: Set(expires_at),
         created_at: Set(now),
         ..Default::default()
@@ -105,7 +100,7 @@ async fn consume_account_token(
     token: &str,
 ) -> ApiResult<i64> {
     let row = account_token::Entity::find()
-        .filter(account_token::Column::TokenHash.eq(token_hash(token)))
+        .filter(account_token::Column::TokenHash.eq(session::fingerprint(token)))
         .filter(account_token::Column::Purpose.eq(purpose.as_str()))
         .one(db)
         .await?

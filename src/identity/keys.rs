@@ -105,17 +105,28 @@ impl KeyRing {
         let loaded = self.read();
         let now = SystemTime::now();
         let mut live = vec![loaded.keys[0].clone()];
-        for pair in loaded.keys.windows(2) {
-            let (newer, older) = (&pair[0], &pair[1]);
-            if newer.added + self.token_ttl > now {
-                live.push(older.clone());
-            }
-        }
+        live.extend(
+            loaded
+                .keys
+                .windows(2)
+                .filter(|pair| self.still_live(&pair[0], now))
+                .map(|pair| pair[1].clone()),
+        );
         live
     }
 
+    /// Whether the key replaced by `successor` still verifies at `now`.
+    fn still_live(&self, successor: &SigningKey, now: SystemTime) -> bool {
+        successor.added + self.token_ttl > now
+    }
+
+    /// The live key named `kid`; on the path of every bearer request, so it allocates
+    /// nothing.
     pub fn verification_key(&self, kid: &str) -> Option<Arc<SigningKey>> {
-        self.live().into_iter().find(|k| k.kid == kid)
+        let loaded = self.read();
+        let position = loaded.keys.iter().position(|k| k.kid == kid)?;
+        let live = position == 0 || self.still_live(&loaded.keys[position - 1], SystemTime::now());
+        live.then(|| loaded.keys[position].clone())
     }
 
     /// The public keys for `/.well-known/jwks.json`.

@@ -20,7 +20,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tokio::sync::{OnceCell, RwLock};
 
-use super::session::random_token;
+use super::session::{fingerprint, random_token};
 use crate::config::{Config, OAuthKind, OAuthProviderConfig};
 use crate::platform::cache::KeyValue;
 use crate::platform::{ApiError, ApiResult};
@@ -552,10 +552,7 @@ fn default_scope(kind: OAuthKind) -> &'static str {
 }
 
 fn state_key(state: &str) -> String {
-    format!(
-        "oauth-state:{}",
-        hex::encode(Sha256::digest(state.as_bytes()))
-    )
+    format!("oauth-state:{}", fingerprint(state))
 }
 
 fn string(value: &Value, field: &str) -> Option<String> {

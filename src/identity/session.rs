@@ -60,14 +60,14 @@ pub fn random_token() -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// Sessions are stored under a hash of their id, so a dump of the store holds no
-/// usable cookie.
+/// What is stored in place of a secret token (session id, refresh token, emailed link,
+/// OAuth state): its SHA-256, so a dump of the store or database holds nothing usable.
+pub fn fingerprint(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
 fn key(kind: Kind, session_id: &str) -> String {
-    format!(
-        "{}{}",
-        kind.prefix(),
-        hex::encode(Sha256::digest(session_id.as_bytes()))
-    )
+    format!("{}{}", kind.prefix(), fingerprint(session_id))
 }
 
 /// Creates a session and returns its id (the cookie value) and the session.

@@ -10,10 +10,10 @@ use jsonwebtoken::{Algorithm, Header, Validation};
 use sea_orm::ActiveValue::Set;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::entity::refresh_token;
 use super::keys::KeyRing;
+use super::session::fingerprint;
 use crate::config::TokensConfig;
 use crate::platform::cache::KeyValue;
 use crate::platform::{ApiError, ApiResult};
@@ -163,10 +163,6 @@ pub async fn revoke_access_token(kv: &dyn KeyValue, jti: &str, exp: i64) -> ApiR
     Ok(())
 }
 
-fn hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
-}
-
 /// Stores a new refresh token for `subject` in `family` (a new family when `None`) and
 /// returns its value; only its hash is kept.
 pub async fn issue_refresh_token(
@@ -179,7 +175,7 @@ pub async fn issue_refresh_token(
     let now = Utc::now();
     refresh_token::Entity::insert(refresh_token::ActiveModel {
         family_id: Set(family.unwrap_or_else(|| ulid::Ulid::generate().to_string())),
-        token_hash: Set(hash(&token)),
+        token_hash: Set(fingerprint(&token)),
         subject: Set(subject.to_string()),
         expires_at: Set(now + chrono::Duration::seconds(config.refresh_ttl_secs as i64)),
         created_at: Set(now),
@@ -201,7 +197,7 @@ pub enum Redeemed {
 /// Spends a refresh token. Unknown, expired and revoked tokens are `invalid_grant`.
 pub async fn redeem_refresh_token(db: &impl ConnectionTrait, token: &str) -> ApiResult<Redeemed> {
     let row = refresh_token::Entity::find()
-        .filter(refresh_token::Column::TokenHash.eq(hash(token)))
+        .filter(refresh_token::Column::TokenHash.eq(fingerprint(token)))
         .one(db)
         .await?
         .ok_or_else(ApiError::invalid_grant)?;
@@ -285,7 +281,7 @@ pub async fn revoke(
         });
     }
     let row = refresh_token::Entity::find()
-        .filter(refresh_token::Column::TokenHash.eq(hash(token)))
+        .filter(refresh_token::Column::TokenHash.eq(fingerprint(token)))
         .one(db)
         .await?;
     Ok(match row {
