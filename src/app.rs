@@ -30,7 +30,6 @@ use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::config::Config;
-use crate::customers;
 use crate::identity::keys::KeyRing;
 use crate::jobs::{self, Registry, scheduler::Scheduler, worker::WorkerPool};
 use crate::notify::{self, email::Mailer};
@@ -39,6 +38,7 @@ use crate::platform::db::Db;
 use crate::platform::error::{PROBLEM_JSON, Problem};
 use crate::platform::routing::{Access, ApiRouter, PermissionInfo, permission_catalogue};
 use crate::platform::{ApiError, telemetry};
+use crate::{catalog, customers};
 use crate::{identity, system};
 
 /// Everything a request handler may need; one per process, shared by all requests.
@@ -86,12 +86,14 @@ struct ApiDoc;
 fn api() -> (Router<AppState>, OpenApi) {
     let admin = identity::routes::admin_router()
         .merge(customers::routes::admin_router())
+        .merge(catalog::routes::admin_router())
         .merge(system::routes::admin_router())
         .merge(jobs::routes::admin_router())
         .merge(notify::routes::admin_router());
     let storefront = system::routes::storefront_router()
         .merge(identity::routes::storefront_router())
-        .merge(customers::routes::storefront_router());
+        .merge(customers::routes::storefront_router())
+        .merge(catalog::routes::storefront_router());
     let operations = ApiRouter::new()
         .route(routes!(healthz), Access::Public)
         .route(routes!(readyz), Access::Public)

@@ -1,6 +1,7 @@
 //! Bazaar: an e-commerce platform's back office and storefront API in one binary.
 
 pub mod app;
+pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod customers;

@@ -390,3 +390,50 @@ pub async fn open(config: &crate::config::Config) -> anyhow::Result<SharedKeyVal
         None => Arc::new(MemoryStore::new()),
     })
 }
+
+/// A cached document (e.g. a storefront tree) that writes invalidate by bumping a version.
+/// The key carries the version, so a reader that raced a write can only fill an old key,
+/// never serve a stale document under the new one; with Redis every instance sees the bump.
+pub struct CachedDocument {
+    name: &'static str,
+}
+
+impl CachedDocument {
+    pub const fn new(name: &'static str) -> Self {
+        Self { name }
+    }
+
+    fn version_key(&self) -> String {
+        format!("cache:{}:version", self.name)
+    }
+
+    /// The cached bytes, or `load`'s, stored for 10–12 minutes: expiries are spread so
+    /// caches filled together do not expire together.
+    pub async fn get_or_load<F, Fut, E>(&self, kv: &dyn KeyValue, load: F) -> Result<Vec<u8>, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<Vec<u8>, E>>,
+        E: From<anyhow::Error>,
+    {
+        let version = kv
+            .get(&self.version_key())
+            .await?
+            .map(|v| String::from_utf8_lossy(&v).into_owned())
+            .unwrap_or_default();
+        let key = format!("cache:{}:{version}", self.name);
+        if let Some(bytes) = kv.get(&key).await? {
+            return Ok(bytes);
+        }
+        let bytes = load().await?;
+        let ttl = Duration::from_secs(600 + rand::random_range(0..120));
+        kv.set(&key, &bytes, Some(ttl)).await?;
+        Ok(bytes)
+    }
+
+    /// Call after the write that changed the document has committed.
+    pub async fn invalidate(&self, kv: &dyn KeyValue) {
+        if let Err(err) = kv.increment(&self.version_key(), 1, None).await {
+            tracing::error!(error = %err, document = self.name, "cannot invalidate a cached document");
+        }
+    }
+}

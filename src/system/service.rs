@@ -11,6 +11,7 @@ use super::entity::{carrier, packaging, payment_method, region, shipping_method}
 use super::model::*;
 use super::store;
 use crate::app::AppState;
+use crate::platform::cache::CachedDocument;
 use crate::platform::concurrency::{Expected, update_versioned};
 use crate::platform::crud::{delete_or_404, find_or_404};
 use crate::platform::error::Validator;
@@ -153,35 +154,20 @@ pub async fn delete_region(state: &AppState, id: i64) -> ApiResult<()> {
     Ok(())
 }
 
-const REGION_TREE_VERSION: &str = "cache:regions:version";
+const REGION_TREE: CachedDocument = CachedDocument::new("regions");
 
-/// The storefront's region tree as JSON, from the cache when it is fresh. The cache key
-/// carries a version that every region write bumps, so a reader that raced a write can
-/// only fill an old key, never serve a stale tree under the new one.
+/// The storefront's region tree as JSON, from the cache when it is fresh.
 pub async fn region_tree_json(state: &AppState) -> ApiResult<Vec<u8>> {
-    let version = state
-        .kv
-        .get(REGION_TREE_VERSION)
-        .await?
-        .map(|v| String::from_utf8_lossy(&v).into_owned())
-        .unwrap_or_default();
-    let key = format!("cache:regions:tree:{version}");
-    if let Some(json) = state.kv.get(&key).await? {
-        return Ok(json);
-    }
-    let json =
-        serde_json::to_vec(&region_tree(state.db.reader()).await?).map_err(ApiError::internal)?;
-    // Spread expiries so that caches filled together do not expire together.
-    let ttl = std::time::Duration::from_secs(600 + rand::random_range(0..120));
-    state.kv.set(&key, &json, Some(ttl)).await?;
-    Ok(json)
+    REGION_TREE
+        .get_or_load(state.kv.as_ref(), || async {
+            serde_json::to_vec(&region_tree(state.db.reader()).await?).map_err(ApiError::internal)
+        })
+        .await
 }
 
 /// Called after a committed region write.
 async fn region_tree_changed(state: &AppState) {
-    if let Err(err) = state.kv.increment(REGION_TREE_VERSION, 1, None).await {
-        tracing::error!(error = %err, "cannot invalidate the cached region tree");
-    }
+    REGION_TREE.invalidate(state.kv.as_ref()).await;
 }
 
 /// Whether a region exists (an address may point at it).

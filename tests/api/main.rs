@@ -4,6 +4,7 @@
 mod harness;
 
 mod accounts;
+mod catalog;
 mod cli;
 mod conventions;
 mod customers;

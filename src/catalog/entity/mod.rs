@@ -1,0 +1,3 @@
+//! Tables of the catalog domain.
+
+pub mod category;

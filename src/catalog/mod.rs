@@ -1,0 +1,16 @@
+//! The catalog: the category tree (products, SKUs, types and attributes build on it).
+
+pub mod entity;
+pub mod model;
+pub mod routes;
+pub mod service;
+pub mod store;
+
+use crate::platform::routing::Permission;
+
+pub const CATEGORIES_READ: Permission =
+    Permission::new("catalog.categories.read", "View the category tree");
+pub const CATEGORIES_WRITE: Permission = Permission::new(
+    "catalog.categories.write",
+    "Create, edit, move and delete categories",
+);

@@ -1,0 +1,27 @@
+//! HTTP routes of the catalog domain.
+
+mod categories;
+
+use utoipa_axum::routes;
+
+use super::{CATEGORIES_READ, CATEGORIES_WRITE};
+use crate::platform::routing::{Access, ApiRouter};
+
+/// Routes under `/api/v1/admin`.
+pub fn admin_router() -> ApiRouter {
+    let read = Access::Permission(CATEGORIES_READ);
+    let write = Access::Permission(CATEGORIES_WRITE);
+    ApiRouter::new()
+        .route(routes!(categories::list_category_tree), read)
+        .route(routes!(categories::get_category), read)
+        .route(routes!(categories::create_category), write)
+        .route(routes!(categories::update_category), write)
+        .route(routes!(categories::delete_category), write)
+}
+
+/// Routes under `/api/v1`.
+pub fn storefront_router() -> ApiRouter {
+    ApiRouter::new()
+        .route(routes!(categories::storefront_tree), Access::Public)
+        .route(routes!(categories::storefront_category), Access::Public)
+}
