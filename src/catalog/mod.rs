@@ -1,5 +1,6 @@
 //! The catalog: the category tree (products, SKUs, types and attributes build on it).
 
+pub mod attributes;
 pub mod entity;
 pub mod model;
 pub mod routes;
@@ -13,4 +14,12 @@ pub const CATEGORIES_READ: Permission =
 pub const CATEGORIES_WRITE: Permission = Permission::new(
     "catalog.categories.write",
     "Create, edit, move and delete categories",
+);
+pub const TYPES_READ: Permission = Permission::new(
+    "catalog.types.read",
+    "View product types and custom attribute definitions",
+);
+pub const TYPES_WRITE: Permission = Permission::new(
+    "catalog.types.write",
+    "Create, edit and delete product types and custom attribute definitions",
 );

@@ -7,7 +7,9 @@ use sea_orm::ActiveValue::Set;
 use sea_orm::{ConnectionTrait, DbErr, EntityTrait, SqlErr};
 use serde_json::json;
 
+use super::attributes;
 use super::entity::category;
+use super::model::{AttributeScope, AttributeValues};
 use super::model::{
     CategoryDetail, CategoryLink, CategoryNode, CategoryView, CreateCategory, StorefrontCategory,
     UpdateCategory,
@@ -139,6 +141,7 @@ async fn detail(db: &impl ConnectionTrait, category: category::Model) -> ApiResu
     Ok(CategoryDetail {
         breadcrumbs: path.iter().map(CategoryLink::from).collect(),
         children: children.iter().map(CategoryLink::from).collect(),
+        attributes: attributes::values_for(db, AttributeScope::Category, category.id).await?,
         category: CategoryView::from(category),
     })
 }
@@ -166,7 +169,9 @@ pub async fn storefront_category(state: &AppState, slug: &str) -> ApiResult<Stor
     path.reverse();
     path.pop();
     let children = store::children_of(db, category.id).await?;
+    let attributes = attributes::values_for(db, AttributeScope::Category, category.id).await?;
     Ok(StorefrontCategory {
+        attributes,
         id: category.id,
         name: category.name,
         slug: category.slug,
@@ -373,4 +378,30 @@ pub async fn delete_category(state: &AppState, actor: &Actor<'_>, id: i64) -> Ap
     txn.commit().await?;
     STOREFRONT_TREE.invalidate(state.kv.as_ref()).await;
     Ok(())
+}
+
+/// Replaces the category's custom attribute values (validated against the shop-wide
+/// `category` attributes).
+pub async fn set_category_attributes(
+    state: &AppState,
+    actor: &Actor<'_>,
+    id: i64,
+    values: AttributeValues,
+) -> ApiResult<CategoryDetail> {
+    let txn = state.db.begin().await?;
+    let category = store::find_category(&txn, id)
+        .await?
+        .ok_or_else(|| not_found(id))?;
+    attributes::set_values_for(&txn, AttributeScope::Category, id, &values).await?;
+    audit(
+        &txn,
+        actor,
+        "category_attributes_set",
+        Some(format!("category:{id}")),
+        json!({ "codes": values.keys().collect::<Vec<_>>() }),
+    )
+    .await?;
+    let view = detail(&txn, category).await?;
+    txn.commit().await?;
+    Ok(view)
 }

@@ -4,7 +4,9 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
 };
 
-use super::entity::category;
+use sea_orm::ActiveValue::Set;
+
+use super::entity::{attribute_definition, attribute_value, category, product_type};
 
 pub async fn find_category(
     db: &impl ConnectionTrait,
@@ -84,4 +86,134 @@ pub async fn lock_tree(db: &impl ConnectionTrait) -> Result<(), DbErr> {
             .await?;
     }
     Ok(())
+}
+
+pub async fn find_product_type(
+    db: &impl ConnectionTrait,
+    id: i64,
+) -> Result<Option<product_type::Model>, DbErr> {
+    product_type::Entity::find_by_id(id).one(db).await
+}
+
+pub async fn product_type_named(
+    db: &impl ConnectionTrait,
+    name: &str,
+) -> Result<Option<product_type::Model>, DbErr> {
+    product_type::Entity::find()
+        .filter(product_type::Column::Name.eq(name))
+        .one(db)
+        .await
+}
+
+pub async fn all_product_types(
+    db: &impl ConnectionTrait,
+) -> Result<Vec<product_type::Model>, DbErr> {
+    product_type::Entity::find()
+        .order_by_asc(product_type::Column::Name)
+        .all(db)
+        .await
+}
+
+/// Definitions in an owner's order: of one product type, or of one shop-wide scope.
+pub async fn attribute_definitions(
+    db: &impl ConnectionTrait,
+    scope: Option<&str>,
+    product_type_id: Option<i64>,
+) -> Result<Vec<attribute_definition::Model>, DbErr> {
+    let mut query = attribute_definition::Entity::find();
+    if let Some(scope) = scope {
+        query = query.filter(attribute_definition::Column::Scope.eq(scope));
+    }
+    if let Some(type_id) = product_type_id {
+        query = query.filter(attribute_definition::Column::ProductTypeId.eq(type_id));
+    }
+    query
+        .order_by_asc(attribute_definition::Column::SortOrder)
+        .order_by_asc(attribute_definition::Column::Id)
+        .all(db)
+        .await
+}
+
+pub async fn find_attribute(
+    db: &impl ConnectionTrait,
+    id: i64,
+) -> Result<Option<attribute_definition::Model>, DbErr> {
+    attribute_definition::Entity::find_by_id(id).one(db).await
+}
+
+pub async fn attribute_code_taken(
+    db: &impl ConnectionTrait,
+    scope: &str,
+    product_type_id: Option<i64>,
+    code: &str,
+) -> Result<bool, DbErr> {
+    let mut query = attribute_definition::Entity::find()
+        .filter(attribute_definition::Column::Scope.eq(scope))
+        .filter(attribute_definition::Column::Code.eq(code));
+    query = match product_type_id {
+        Some(id) => query.filter(attribute_definition::Column::ProductTypeId.eq(id)),
+        None => query.filter(attribute_definition::Column::ProductTypeId.is_null()),
+    };
+    Ok(query.count(db).await? > 0)
+}
+
+pub async fn count_values_of(db: &impl ConnectionTrait, definition_id: i64) -> Result<u64, DbErr> {
+    attribute_value::Entity::find()
+        .filter(attribute_value::Column::DefinitionId.eq(definition_id))
+        .count(db)
+        .await
+}
+
+/// The values of `owner_id` for the given definitions.
+pub async fn values_of(
+    db: &impl ConnectionTrait,
+    definition_ids: &[i64],
+    owner_id: i64,
+) -> Result<Vec<attribute_value::Model>, DbErr> {
+    attribute_value::Entity::find()
+        .filter(attribute_value::Column::DefinitionId.is_in(definition_ids.iter().copied()))
+        .filter(attribute_value::Column::OwnerId.eq(owner_id))
+        .all(db)
+        .await
+}
+
+/// Replaces the owner's values of the given definitions with `values`.
+pub async fn replace_values(
+    db: &impl ConnectionTrait,
+    definition_ids: &[i64],
+    owner_id: i64,
+    values: Vec<(i64, String)>,
+) -> Result<(), DbErr> {
+    attribute_value::Entity::delete_many()
+        .filter(attribute_value::Column::DefinitionId.is_in(definition_ids.iter().copied()))
+        .filter(attribute_value::Column::OwnerId.eq(owner_id))
+        .exec(db)
+        .await?;
+    if values.is_empty() {
+        return Ok(());
+    }
+    let now = chrono::Utc::now();
+    attribute_value::Entity::insert_many(values.into_iter().map(|(definition_id, value)| {
+        attribute_value::ActiveModel {
+            definition_id: Set(definition_id),
+            owner_id: Set(owner_id),
+            value: Set(value),
+            updated_at: Set(now),
+            ..Default::default()
+        }
+    }))
+    .exec(db)
+    .await?;
+    Ok(())
+}
+
+/// Every value of the given definitions, whoever owns it.
+pub async fn values_of_definition(
+    db: &impl ConnectionTrait,
+    definition_ids: &[i64],
+) -> Result<Vec<attribute_value::Model>, DbErr> {
+    attribute_value::Entity::find()
+        .filter(attribute_value::Column::DefinitionId.is_in(definition_ids.iter().copied()))
+        .all(db)
+        .await
 }

@@ -5,7 +5,8 @@ use axum::response::IntoResponse;
 
 use crate::app::AppState;
 use crate::catalog::model::{
-    CategoryDetail, CategoryNode, CreateCategory, StorefrontCategory, UpdateCategory,
+    AttributeValues, CategoryDetail, CategoryNode, CreateCategory, StorefrontCategory,
+    UpdateCategory,
 };
 use crate::catalog::service;
 use crate::identity::guard::CurrentStaff;
@@ -114,4 +115,24 @@ pub async fn storefront_category(
     Path(slug): Path<String>,
 ) -> ApiResult<Json<StorefrontCategory>> {
     Ok(Json(service::storefront_category(&state, &slug).await?))
+}
+
+/// Replaces the category's custom attribute values, e.g. `{"season": "summer"}`; each is
+/// checked against its definition (422 naming `attributes.<code>`).
+#[utoipa::path(put, path = "/categories/{id}/attributes", tag = "categories",
+    request_body = Object,
+    responses((status = 200, body = CategoryDetail)))]
+pub async fn set_category_attributes(
+    State(state): State<AppState>,
+    meta: RequestMeta,
+    CurrentStaff(principal): CurrentStaff,
+    Path(id): Path<i64>,
+    extract::Json(values): extract::Json<AttributeValues>,
+) -> ApiResult<Tagged<CategoryDetail>> {
+    let actor = Actor {
+        principal: Some(&principal),
+        meta: &meta,
+    };
+    let category = service::set_category_attributes(&state, &actor, id, values).await?;
+    Ok(Tagged(category.category.version, category))
 }

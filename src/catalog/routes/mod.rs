@@ -1,10 +1,11 @@
 //! HTTP routes of the catalog domain.
 
 mod categories;
+mod types;
 
 use utoipa_axum::routes;
 
-use super::{CATEGORIES_READ, CATEGORIES_WRITE};
+use super::{CATEGORIES_READ, CATEGORIES_WRITE, TYPES_READ, TYPES_WRITE};
 use crate::platform::routing::{Access, ApiRouter};
 
 /// Routes under `/api/v1/admin`.
@@ -17,6 +18,43 @@ pub fn admin_router() -> ApiRouter {
         .route(routes!(categories::create_category), write)
         .route(routes!(categories::update_category), write)
         .route(routes!(categories::delete_category), write)
+        .route(routes!(categories::set_category_attributes), write)
+        .route(
+            routes!(types::list_product_types),
+            Access::Permission(TYPES_READ),
+        )
+        .route(
+            routes!(types::get_product_type),
+            Access::Permission(TYPES_READ),
+        )
+        .route(
+            routes!(types::list_attributes),
+            Access::Permission(TYPES_READ),
+        )
+        .route(
+            routes!(types::create_product_type),
+            Access::Permission(TYPES_WRITE),
+        )
+        .route(
+            routes!(types::update_product_type),
+            Access::Permission(TYPES_WRITE),
+        )
+        .route(
+            routes!(types::delete_product_type),
+            Access::Permission(TYPES_WRITE),
+        )
+        .route(
+            routes!(types::create_attribute),
+            Access::Permission(TYPES_WRITE),
+        )
+        .route(
+            routes!(types::update_attribute),
+            Access::Permission(TYPES_WRITE),
+        )
+        .route(
+            routes!(types::delete_attribute),
+            Access::Permission(TYPES_WRITE),
+        )
 }
 
 /// Routes under `/api/v1`.
