@@ -95,6 +95,9 @@ pub struct CustomerDetail {
     /// The membership in force now, if any.
     pub membership: Option<MembershipView>,
     pub addresses: Vec<AddressView>,
+    /// Custom attribute values (shop-wide `customer` attributes), by code.
+    #[schema(value_type = Object)]
+    pub attributes: crate::catalog::model::AttributeValues,
 }
 
 /// Which customers a list shows; without `status`, deleted customers are left out.

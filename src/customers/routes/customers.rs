@@ -139,6 +139,25 @@ pub async fn email_customer(
     Ok((StatusCode::ACCEPTED, axum::Json(queued)))
 }
 
+/// Replaces the customer's custom attribute values; each is checked against its
+/// definition (422 naming `attributes.<code>`).
+#[utoipa::path(put, path = "/customers/{id}/attributes", tag = "customers",
+    request_body = Object, responses((status = 200, body = CustomerDetail)))]
+pub async fn set_customer_attributes(
+    State(state): State<AppState>,
+    meta: RequestMeta,
+    CurrentStaff(principal): CurrentStaff,
+    Path(id): Path<i64>,
+    Json(values): Json<crate::catalog::model::AttributeValues>,
+) -> ApiResult<Tagged<CustomerDetail>> {
+    let actor = Actor {
+        principal: Some(&principal),
+        meta: &meta,
+    };
+    let detail = admin::set_customer_attributes(&state, &actor, id, values).await?;
+    Ok(Tagged(detail.customer.version, detail))
+}
+
 /// Grants a membership level, ending the current membership (`changed`).
 #[utoipa::path(put, path = "/customers/{id}/membership", tag = "memberships",
     request_body = GrantMembership, responses((status = 200, body = MembershipView)))]

@@ -28,6 +28,10 @@ pub fn admin_router() -> ApiRouter {
             P(CUSTOMERS_WRITE),
         )
         .route(routes!(customers::email_customer), P(CUSTOMERS_WRITE))
+        .route(
+            routes!(customers::set_customer_attributes),
+            P(CUSTOMERS_WRITE),
+        )
         .route(routes!(customers::grant_membership), P(MEMBERSHIPS_WRITE))
         .route(routes!(customers::revoke_membership), P(MEMBERSHIPS_WRITE))
         .route(

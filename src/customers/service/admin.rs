@@ -7,6 +7,8 @@ use serde_json::json;
 
 use super::{check_phone, live_customer, memberships};
 use crate::app::AppState;
+use crate::catalog::attributes;
+use crate::catalog::model::{AttributeScope, AttributeValues};
 use crate::customers::entity::customer;
 use crate::customers::model::{
     AddressView, CreateCustomer, CustomerDetail, CustomerFilter, CustomerMessage, CustomerView,
@@ -77,10 +79,12 @@ pub async fn customer_detail(
         .into_iter()
         .map(AddressView::from)
         .collect();
+    let attributes = attributes::values_for(db, AttributeScope::Customer, customer.id).await?;
     Ok(CustomerDetail {
         customer: customer.into(),
         membership,
         addresses,
+        attributes,
     })
 }
 
@@ -361,4 +365,28 @@ pub async fn email_customer(
     .await?;
     txn.commit().await?;
     Ok(EmailQueued { email_id })
+}
+
+/// Replaces the customer's custom attribute values, checked against the shop-wide
+/// `customer` attributes.
+pub async fn set_customer_attributes(
+    state: &AppState,
+    actor: &Actor<'_>,
+    id: i64,
+    values: AttributeValues,
+) -> ApiResult<CustomerDetail> {
+    let txn = state.db.begin().await?;
+    let customer = live_customer(&txn, id).await?;
+    attributes::set_values_for(&txn, AttributeScope::Customer, id, &values).await?;
+    audit(
+        &txn,
+        actor,
+        "customer_attributes_set",
+        subject(id),
+        json!({ "codes": values.keys().collect::<Vec<_>>() }),
+    )
+    .await?;
+    let detail = customer_detail(&txn, customer).await?;
+    txn.commit().await?;
+    Ok(detail)
 }
