@@ -349,15 +349,18 @@ pub async fn update_attribute(
     };
     if let Some(options) = input.options {
         let kept: HashSet<String> = options.iter().map(|o| o.trim().to_owned()).collect();
-        let definition_ids = [id];
-        for value in store::values_of_definition(&txn, &definition_ids).await? {
-            let used: Value = serde_json::from_str(&value.value).unwrap_or(Value::Null);
-            if used.as_str().is_some_and(|u| !kept.contains(u)) {
-                return Err(ApiError::conflict(
-                    "option-in-use",
-                    format!("the option {used} is still used; change those values first"),
-                ));
-            }
+        let current: Vec<String> = serde_json::from_str(&current.options).unwrap_or_default();
+        // Values are stored as JSON, so a removed option is looked for as a JSON string.
+        let removed: Vec<String> = current
+            .iter()
+            .filter(|o| !kept.contains(*o))
+            .map(|o| Value::from(o.as_str()).to_string())
+            .collect();
+        if store::count_values_among(&txn, id, &removed).await? > 0 {
+            return Err(ApiError::conflict(
+                "option-in-use",
+                "a removed option is still used by some values; change those first",
+            ));
         }
         changes.options = Set(trimmed(options));
     }

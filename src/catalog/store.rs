@@ -207,13 +207,18 @@ pub async fn replace_values(
     Ok(())
 }
 
-/// Every value of the given definitions, whoever owns it.
-pub async fn values_of_definition(
+/// How many values of a definition are one of `values` (JSON-encoded).
+pub async fn count_values_among(
     db: &impl ConnectionTrait,
-    definition_ids: &[i64],
-) -> Result<Vec<attribute_value::Model>, DbErr> {
+    definition_id: i64,
+    values: &[String],
+) -> Result<u64, DbErr> {
+    if values.is_empty() {
+        return Ok(0);
+    }
     attribute_value::Entity::find()
-        .filter(attribute_value::Column::DefinitionId.is_in(definition_ids.iter().copied()))
-        .all(db)
+        .filter(attribute_value::Column::DefinitionId.eq(definition_id))
+        .filter(attribute_value::Column::Value.is_in(values.iter().cloned()))
+        .count(db)
         .await
 }
