@@ -7,6 +7,7 @@ mod m20261122_000001_platform;
 mod m20261122_000002_system;
 mod m20261122_000003_jobs;
 mod m20261123_000004_customers;
+mod m20261123_000006_content;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000002_system::Migration),
             Box::new(m20261122_000003_jobs::Migration),
             Box::new(m20261123_000004_customers::Migration),
+            Box::new(m20261123_000006_content::Migration),
         ]
     }
 }
