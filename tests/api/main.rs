@@ -6,6 +6,7 @@ mod harness;
 mod accounts;
 mod cli;
 mod conventions;
+mod content;
 mod customers;
 mod identity;
 mod jobs;
