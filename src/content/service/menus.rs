@@ -288,10 +288,11 @@ pub async fn replace_items(
     let txn = state.db.begin().await?;
     let menu = find_or_404::<menu::Entity>(&txn, id, RESOURCE).await?;
     check_targets(&txn, &flat).await?;
+    let count = flat.len();
     store::delete_menu_items(&txn, id).await?;
     let now = Utc::now();
-    for item in input.items {
-        let parent = store::insert_menu_item(&txn, id, new_item(&item, None), now).await?;
+    for item in &input.items {
+        let parent = store::insert_menu_item(&txn, id, new_item(item, None), now).await?;
         for child in &item.children {
             store::insert_menu_item(&txn, id, new_item(child, Some(parent.id)), now).await?;
         }
@@ -301,7 +302,7 @@ pub async fn replace_items(
         actor,
         "content.menu.items_replaced",
         subject(id),
-        json!({"code": menu.code, "items": flat.len()}),
+        json!({"code": menu.code, "items": count}),
     )
     .await?;
     let view = menu_view(&txn, menu).await?;
