@@ -18,10 +18,11 @@ pub const PAGES_WRITE: Permission = Permission::new(
     "Create, edit, move and delete content pages and directories",
 );
 pub const ADS_READ: Permission = Permission::new("content.ads.read", "View ads and banners");
-pub const ADS_WRITE: Permission =
-    Permission::new("content.ads.write", "Create, edit and delete ads and banners");
-pub const MENUS_READ: Permission =
-    Permission::new("content.menus.read", "View navigation menus");
+pub const ADS_WRITE: Permission = Permission::new(
+    "content.ads.write",
+    "Create, edit and delete ads and banners",
+);
+pub const MENUS_READ: Permission = Permission::new("content.menus.read", "View navigation menus");
 pub const MENUS_WRITE: Permission = Permission::new(
     "content.menus.write",
     "Create, edit and delete navigation menus and their items",

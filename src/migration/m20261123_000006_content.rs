@@ -111,7 +111,11 @@ impl MigrationTrait for Migration {
             )
             .await?;
         manager
-            .create_index(index("content_menu_items", &["menu_id", "sort_order"], false))
+            .create_index(index(
+                "content_menu_items",
+                &["menu_id", "sort_order"],
+                false,
+            ))
             .await
     }
 }

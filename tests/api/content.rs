@@ -51,10 +51,14 @@ async fn directories_form_a_tree_and_refuse_cycles(backend: Backend) {
     .await;
 
     // Validation, uniqueness and missing parents.
-    let bad = app.post(DIRS, &json!({"name": "", "slug": "Bad Slug"})).await;
+    let bad = app
+        .post(DIRS, &json!({"name": "", "slug": "Bad Slug"}))
+        .await;
     let problem = expect_problem(bad, 422, "validation-failed").await;
     assert_eq!(problem["errors"].as_array().unwrap().len(), 2);
-    let taken = app.post(DIRS, &json!({"name": "Help", "slug": "help"})).await;
+    let taken = app
+        .post(DIRS, &json!({"name": "Help", "slug": "help"}))
+        .await;
     expect_problem(taken, 409, "already-exists").await;
     let orphan = app
         .post(DIRS, &json!({"name": "X", "slug": "x", "parent_id": 9999}))
@@ -62,7 +66,10 @@ async fn directories_form_a_tree_and_refuse_cycles(backend: Backend) {
     let problem = expect_problem(orphan, 422, "validation-failed").await;
     assert_eq!(problem["errors"][0]["field"], "parent_id");
     let under_link = app
-        .post(DIRS, &json!({"name": "X", "slug": "x", "parent_id": id(&blog)}))
+        .post(
+            DIRS,
+            &json!({"name": "X", "slug": "x", "parent_id": id(&blog)}),
+        )
         .await;
     expect_problem(under_link, 422, "validation-failed").await;
 
@@ -77,7 +84,10 @@ async fn directories_form_a_tree_and_refuse_cycles(backend: Backend) {
     }
     let returns_path = format!("{DIRS}/{}", id(&returns));
     let moved = app
-        .patch(&returns_path, &json!({"parent_id": id(&help), "version": 1}))
+        .patch(
+            &returns_path,
+            &json!({"parent_id": id(&help), "version": 1}),
+        )
         .await;
     let moved = expect_json(moved, 200).await;
     assert_eq!(moved["parent_id"], id(&help));
@@ -92,7 +102,11 @@ async fn directories_form_a_tree_and_refuse_cycles(backend: Backend) {
     expect_problem(missing, 404, "not-found").await;
 
     // Lists and reads.
-    let children = expect_json(app.get(&format!("{DIRS}?parent_id={}", id(&help))).await, 200).await;
+    let children = expect_json(
+        app.get(&format!("{DIRS}?parent_id={}", id(&help))).await,
+        200,
+    )
+    .await;
     assert_eq!(children["total"], 2);
     let fetched = app.get(&help_path).await;
     assert_eq!(header_str(fetched.headers(), "etag"), "\"1\"");
@@ -112,7 +126,10 @@ async fn directories_form_a_tree_and_refuse_cycles(backend: Backend) {
     )
     .await;
     let to_link = app
-        .patch(&returns_path, &json!({"link_url": "https://x.example", "version": 2}))
+        .patch(
+            &returns_path,
+            &json!({"link_url": "https://x.example", "version": 2}),
+        )
         .await;
     let problem = expect_problem(to_link, 422, "validation-failed").await;
     assert_eq!(problem["errors"][0]["field"], "link_url");
@@ -136,7 +153,10 @@ async fn directories_form_a_tree_and_refuse_cycles(backend: Backend) {
         .iter()
         .find(|n| n["slug"] == "returns")
         .unwrap();
-    assert_eq!(returns_node["pages"], json!([{"title": "Refunds", "slug": "refunds"}]));
+    assert_eq!(
+        returns_node["pages"],
+        json!([{"title": "Refunds", "slug": "refunds"}])
+    );
 
     // Emptied, it can go.
     expect_json(
@@ -148,9 +168,17 @@ async fn directories_form_a_tree_and_refuse_cycles(backend: Backend) {
         200,
     )
     .await;
-    let drafts = expect_json(app.get(&format!("{PAGES}?directory_id={}", id(&returns))).await, 200).await;
+    let drafts = expect_json(
+        app.get(&format!("{PAGES}?directory_id={}", id(&returns)))
+            .await,
+        200,
+    )
+    .await;
     let draft_id = drafts["items"][0]["id"].as_i64().unwrap();
-    assert_eq!(app.delete(&format!("{PAGES}/{draft_id}")).await.status(), 204);
+    assert_eq!(
+        app.delete(&format!("{PAGES}/{draft_id}")).await.status(),
+        204
+    );
     assert_eq!(app.delete(&returns_path).await.status(), 204);
     expect_problem(app.get(&returns_path).await, 404, "not-found").await;
 }
@@ -169,13 +197,26 @@ async fn pages_are_sanitised_and_published_by_slug(backend: Backend) {
     for forbidden in ["<script", "onerror", "javascript:", "onclick"] {
         assert!(!body.contains(forbidden), "{forbidden} survived: {body}");
     }
-    assert!(body.contains("<h1>About</h1>") && body.contains("Hello"), "{body}");
+    assert!(
+        body.contains("<h1>About</h1>") && body.contains("Hello"),
+        "{body}"
+    );
     assert_eq!(page["directory_id"], Value::Null);
     assert_eq!(page["published"], false);
 
     // Drafts are invisible to the storefront.
-    expect_problem(public_get(&app, "/api/v1/pages/about-us").await, 404, "not-found").await;
-    expect_problem(public_get(&app, "/api/v1/pages/nothing").await, 404, "not-found").await;
+    expect_problem(
+        public_get(&app, "/api/v1/pages/about-us").await,
+        404,
+        "not-found",
+    )
+    .await;
+    expect_problem(
+        public_get(&app, "/api/v1/pages/nothing").await,
+        404,
+        "not-found",
+    )
+    .await;
 
     // Publish with If-Match; a second write with the same ETag loses.
     let path = format!("{PAGES}/{}", id(&page));
@@ -210,17 +251,31 @@ async fn pages_are_sanitised_and_published_by_slug(backend: Backend) {
         assert_eq!(problem["errors"][0]["field"], "slug");
     }
     let no_dir = app
-        .post(PAGES, &json!({"title": "T", "slug": "t", "directory_id": 4242}))
+        .post(
+            PAGES,
+            &json!({"title": "T", "slug": "t", "directory_id": 4242}),
+        )
         .await;
     let problem = expect_problem(no_dir, 422, "validation-failed").await;
     assert_eq!(problem["errors"][0]["field"], "directory_id");
-    let taken = app.post(PAGES, &json!({"title": "T", "slug": "about-us"})).await;
+    let taken = app
+        .post(PAGES, &json!({"title": "T", "slug": "about-us"}))
+        .await;
     expect_problem(taken, 409, "already-exists").await;
 
     // Lists: pagination, filters and search on the title.
     create(&app, PAGES, json!({"title": "Contact", "slug": "contact"})).await;
-    create(&app, PAGES, json!({"title": "Careers", "slug": "careers", "published": true})).await;
-    let first = expect_json(app.get(&format!("{PAGES}?per_page=2&sort=title")).await, 200).await;
+    create(
+        &app,
+        PAGES,
+        json!({"title": "Careers", "slug": "careers", "published": true}),
+    )
+    .await;
+    let first = expect_json(
+        app.get(&format!("{PAGES}?per_page=2&sort=title")).await,
+        200,
+    )
+    .await;
     assert_eq!(first["total"], 3);
     assert_eq!(first["items"].as_array().unwrap().len(), 2);
     assert_eq!(first["items"][0]["title"], "About us");
@@ -234,7 +289,12 @@ async fn pages_are_sanitised_and_published_by_slug(backend: Backend) {
 
     assert_eq!(app.delete(&path).await.status(), 204);
     expect_problem(app.delete(&path).await, 404, "not-found").await;
-    expect_problem(public_get(&app, "/api/v1/pages/about-us").await, 404, "not-found").await;
+    expect_problem(
+        public_get(&app, "/api/v1/pages/about-us").await,
+        404,
+        "not-found",
+    )
+    .await;
 }
 
 async fn ads_show_only_inside_their_window(backend: Backend) {
@@ -255,17 +315,29 @@ async fn ads_show_only_inside_their_window(backend: Backend) {
     )
     .await;
     create(&app, ADS, ad("always", json!({"sort_order": 1}))).await;
-    create(&app, ADS, ad("later", json!({"starts_at": at(Duration::hours(1))}))).await;
     create(
         &app,
         ADS,
-        ad("over", json!({"starts_at": at(Duration::hours(-2)), "ends_at": at(Duration::seconds(-1))})),
+        ad("later", json!({"starts_at": at(Duration::hours(1))})),
+    )
+    .await;
+    create(
+        &app,
+        ADS,
+        ad(
+            "over",
+            json!({"starts_at": at(Duration::hours(-2)), "ends_at": at(Duration::seconds(-1))}),
+        ),
     )
     .await;
     create(&app, ADS, ad("off", json!({"active": false}))).await;
     create(&app, ADS, ad("side", json!({"placement": "sidebar"}))).await;
 
-    let showing = expect_json(public_get(&app, "/api/v1/ads?placement=home_top").await, 200).await;
+    let showing = expect_json(
+        public_get(&app, "/api/v1/ads?placement=home_top").await,
+        200,
+    )
+    .await;
     let titles: Vec<&str> = showing
         .as_array()
         .unwrap()
@@ -280,14 +352,20 @@ async fn ads_show_only_inside_their_window(backend: Backend) {
     let backwards = app
         .post(
             ADS,
-            &ad("bad", json!({"starts_at": at(Duration::hours(1)), "ends_at": at(Duration::hours(-1))})),
+            &ad(
+                "bad",
+                json!({"starts_at": at(Duration::hours(1)), "ends_at": at(Duration::hours(-1))}),
+            ),
         )
         .await;
     let problem = expect_problem(backwards, 422, "validation-failed").await;
     assert_eq!(problem["errors"][0]["field"], "ends_at");
     let path = format!("{ADS}/{}", id(&now));
     let before_start = app
-        .patch(&path, &json!({"ends_at": at(Duration::hours(-3)), "version": 1}))
+        .patch(
+            &path,
+            &json!({"ends_at": at(Duration::hours(-3)), "version": 1}),
+        )
         .await;
     expect_problem(before_start, 422, "validation-failed").await;
     let bad_url = app
@@ -298,13 +376,25 @@ async fn ads_show_only_inside_their_window(backend: Backend) {
 
     // Ending the window now takes the ad off the storefront at once.
     let ended = app
-        .patch(&path, &json!({"ends_at": at(Duration::seconds(-1)), "version": 1}))
+        .patch(
+            &path,
+            &json!({"ends_at": at(Duration::seconds(-1)), "version": 1}),
+        )
         .await;
     assert_eq!(expect_json(ended, 200).await["version"], 2);
-    let showing = expect_json(public_get(&app, "/api/v1/ads?placement=home_top").await, 200).await;
+    let showing = expect_json(
+        public_get(&app, "/api/v1/ads?placement=home_top").await,
+        200,
+    )
+    .await;
     assert_eq!(showing.as_array().unwrap().len(), 1);
 
-    let listed = expect_json(app.get(&format!("{ADS}?placement=home_top&active=true")).await, 200).await;
+    let listed = expect_json(
+        app.get(&format!("{ADS}?placement=home_top&active=true"))
+            .await,
+        200,
+    )
+    .await;
     assert_eq!(listed["total"], 4);
     expect_json(app.get(&path).await, 200).await;
     expect_problem(app.get(&format!("{ADS}/9999")).await, 404, "not-found").await;
@@ -322,13 +412,22 @@ async fn menus_resolve_their_targets(backend: Backend) {
         json!({"name": "Blog", "slug": "blog", "link_url": "https://blog.example.com"}),
     )
     .await;
-    let about = create(&app, PAGES, json!({"title": "About", "slug": "about", "published": true})).await;
+    let about = create(
+        &app,
+        PAGES,
+        json!({"title": "About", "slug": "about", "published": true}),
+    )
+    .await;
     let draft = create(&app, PAGES, json!({"title": "Draft", "slug": "draft"})).await;
 
     let menu = create(&app, MENUS, json!({"code": "main", "name": "Main"})).await;
-    let taken = app.post(MENUS, &json!({"code": "main", "name": "Again"})).await;
+    let taken = app
+        .post(MENUS, &json!({"code": "main", "name": "Again"}))
+        .await;
     expect_problem(taken, 409, "already-exists").await;
-    let bad = app.post(MENUS, &json!({"code": "no spaces", "name": ""})).await;
+    let bad = app
+        .post(MENUS, &json!({"code": "no spaces", "name": ""}))
+        .await;
     expect_problem(bad, 422, "validation-failed").await;
 
     let items_path = format!("{MENUS}/{}/items", id(&menu));
@@ -352,14 +451,21 @@ async fn menus_resolve_their_targets(backend: Backend) {
         )
         .await;
     let problem = expect_problem(deep, 422, "validation-failed").await;
-    assert_eq!(problem["errors"][0]["field"], "items[0].children[0].children");
+    assert_eq!(
+        problem["errors"][0]["field"],
+        "items[0].children[0].children"
+    );
     let no_target = app
-        .put(&items_path, &json!({"items": [{"label": "D", "kind": "directory"}]}))
+        .put(
+            &items_path,
+            &json!({"items": [{"label": "D", "kind": "directory"}]}),
+        )
         .await;
     let problem = expect_problem(no_target, 422, "validation-failed").await;
     assert_eq!(problem["errors"][0]["field"], "items[0].target_id");
     expect_problem(
-        app.put(&format!("{MENUS}/9999/items"), &json!({"items": []})).await,
+        app.put(&format!("{MENUS}/9999/items"), &json!({"items": []}))
+            .await,
         404,
         "not-found",
     )
@@ -381,7 +487,10 @@ async fn menus_resolve_their_targets(backend: Backend) {
         .await;
     let replaced = expect_json(replaced, 200).await;
     assert_eq!(replaced["items"].as_array().unwrap().len(), 4);
-    assert_eq!(replaced["items"][1]["children"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        replaced["items"][1]["children"].as_array().unwrap().len(),
+        2
+    );
 
     let public = expect_json(public_get(&app, "/api/v1/menus/main").await, 200).await;
     assert_eq!(
@@ -394,13 +503,27 @@ async fn menus_resolve_their_targets(backend: Backend) {
             {"label": "Blog", "kind": "directory", "url": "https://blog.example.com", "slug": "blog", "children": []},
         ])
     );
-    expect_problem(public_get(&app, "/api/v1/menus/nope").await, 404, "not-found").await;
+    expect_problem(
+        public_get(&app, "/api/v1/menus/nope").await,
+        404,
+        "not-found",
+    )
+    .await;
 
     // Replacing again drops the old items entirely.
     let emptied = app
-        .put(&items_path, &json!({"items": [{"label": "Only", "kind": "url", "url": "https://example.com"}]}))
+        .put(
+            &items_path,
+            &json!({"items": [{"label": "Only", "kind": "url", "url": "https://example.com"}]}),
+        )
         .await;
-    assert_eq!(expect_json(emptied, 200).await["items"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        expect_json(emptied, 200).await["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 
     let menu_path = format!("{MENUS}/{}", id(&menu));
     let renamed = app
@@ -408,7 +531,8 @@ async fn menus_resolve_their_targets(backend: Backend) {
         .await;
     assert_eq!(expect_json(renamed, 200).await["name"], "Main menu");
     expect_problem(
-        app.patch(&menu_path, &json!({"name": "X", "version": 1})).await,
+        app.patch(&menu_path, &json!({"name": "X", "version": 1}))
+            .await,
         409,
         "stale-version",
     )
@@ -419,7 +543,12 @@ async fn menus_resolve_their_targets(backend: Backend) {
     expect_json(app.get(&menu_path).await, 200).await;
     assert_eq!(app.delete(&menu_path).await.status(), 204);
     expect_problem(app.get(&menu_path).await, 404, "not-found").await;
-    expect_problem(public_get(&app, "/api/v1/menus/main").await, 404, "not-found").await;
+    expect_problem(
+        public_get(&app, "/api/v1/menus/main").await,
+        404,
+        "not-found",
+    )
+    .await;
 }
 
 async fn content_writes_need_their_permissions_and_are_logged(backend: Backend) {
@@ -448,11 +577,21 @@ async fn content_writes_need_their_permissions_and_are_logged(backend: Backend) 
     expect_json(app.get(PAGES).await, 200).await;
     expect_json(app.get(DIRS).await, 200).await;
     for (response, what) in [
-        (app.post(PAGES, &json!({"title": "T", "slug": "t"})).await, "pages write"),
-        (app.post(DIRS, &json!({"name": "D", "slug": "d"})).await, "directories write"),
+        (
+            app.post(PAGES, &json!({"title": "T", "slug": "t"})).await,
+            "pages write",
+        ),
+        (
+            app.post(DIRS, &json!({"name": "D", "slug": "d"})).await,
+            "directories write",
+        ),
         (app.get(ADS).await, "ads read"),
         (app.get(MENUS).await, "menus read"),
-        (app.put(&format!("{MENUS}/1/items"), &json!({"items": []})).await, "menu items"),
+        (
+            app.put(&format!("{MENUS}/1/items"), &json!({"items": []}))
+                .await,
+            "menu items",
+        ),
     ] {
         assert_eq!(response.status(), 403, "{what}");
     }

@@ -5,8 +5,8 @@ mod harness;
 
 mod accounts;
 mod cli;
-mod conventions;
 mod content;
+mod conventions;
 mod customers;
 mod identity;
 mod jobs;

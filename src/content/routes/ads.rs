@@ -5,7 +5,7 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 
 use crate::app::AppState;
-use crate::content::model::{CreateAd, AdFilter, AdView, UpdateAd};
+use crate::content::model::{AdFilter, AdView, CreateAd, UpdateAd};
 use crate::content::service::ads as service;
 use crate::identity::guard::CurrentStaff;
 use crate::identity::service::Actor;
@@ -23,9 +23,7 @@ pub async fn list_ads(
     Query(list): Query<ListParams>,
     Query(filter): Query<AdFilter>,
 ) -> ApiResult<axum::Json<Page<AdView>>> {
-    Ok(axum::Json(
-        service::list_ads(&state, &list, &filter).await?,
-    ))
+    Ok(axum::Json(service::list_ads(&state, &list, &filter).await?))
 }
 
 #[utoipa::path(get, path = "/content/ads/{id}", tag = "content",

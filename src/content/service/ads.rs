@@ -11,11 +11,11 @@ use crate::content::entity::ad;
 use crate::content::model::{AdFilter, AdView, CreateAd, PublicAd, UpdateAd};
 use crate::content::store;
 use crate::identity::service::{Actor, audit};
+use crate::platform::ApiResult;
 use crate::platform::concurrency::{Expected, update_versioned};
 use crate::platform::crud::find_or_404;
 use crate::platform::error::Validator;
 use crate::platform::list::{ListParams, Page, SortFields};
-use crate::platform::ApiResult;
 
 const RESOURCE: &str = "ad";
 

@@ -51,9 +51,11 @@ pub async fn list_directories(
 }
 
 pub async fn get_directory(state: &AppState, id: i64) -> ApiResult<DirectoryView> {
-    Ok(find_or_404::<directory::Entity>(state.db.reader(), id, RESOURCE)
-        .await?
-        .into())
+    Ok(
+        find_or_404::<directory::Entity>(state.db.reader(), id, RESOURCE)
+            .await?
+            .into(),
+    )
 }
 
 /// The parent must exist and hold pages, not be a link.

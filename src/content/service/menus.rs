@@ -357,7 +357,10 @@ pub async fn public_menu(state: &AppState, code: &str) -> ApiResult<PublicMenu> 
             }
             MenuItemKind::Directory => {
                 let (slug, link) = dirs.get(&item.target_id?)?.clone();
-                (link.unwrap_or_else(|| format!("/content/{slug}")), Some(slug))
+                (
+                    link.unwrap_or_else(|| format!("/content/{slug}")),
+                    Some(slug),
+                )
             }
         };
         Some(PublicMenuItem {

@@ -80,7 +80,11 @@ pub async fn list_pages(
 ) -> ApiResult<Page<PageView>> {
     let page = list
         .spec(&SORT)?
-        .fetch(state.db.reader(), store::page_query(filter), page::Column::Id)
+        .fetch(
+            state.db.reader(),
+            store::page_query(filter),
+            page::Column::Id,
+        )
         .await?;
     Ok(page.map(PageView::from))
 }
