@@ -89,11 +89,13 @@ fn api() -> (Router<AppState>, OpenApi) {
         .merge(catalog::routes::admin_router())
         .merge(system::routes::admin_router())
         .merge(jobs::routes::admin_router())
-        .merge(notify::routes::admin_router());
+        .merge(notify::routes::admin_router())
+        .merge(crate::content::routes::admin_router());
     let storefront = system::routes::storefront_router()
         .merge(identity::routes::storefront_router())
         .merge(customers::routes::storefront_router())
-        .merge(catalog::routes::storefront_router());
+        .merge(catalog::routes::storefront_router())
+        .merge(crate::content::routes::storefront_router());
     let operations = ApiRouter::new()
         .route(routes!(healthz), Access::Public)
         .route(routes!(readyz), Access::Public)

@@ -8,6 +8,7 @@ mod m20261122_000002_system;
 mod m20261122_000003_jobs;
 mod m20261123_000004_customers;
 mod m20261123_000005_catalog;
+mod m20261123_000006_content;
 mod m20261123_000007_attributes;
 
 pub struct Migrator;
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000003_jobs::Migration),
             Box::new(m20261123_000004_customers::Migration),
             Box::new(m20261123_000005_catalog::Migration),
+            Box::new(m20261123_000006_content::Migration),
             Box::new(m20261123_000007_attributes::Migration),
         ]
     }

@@ -6,6 +6,7 @@ mod harness;
 mod accounts;
 mod catalog;
 mod cli;
+mod content;
 mod conventions;
 mod customers;
 mod identity;

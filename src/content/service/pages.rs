@@ -1,0 +1,230 @@
+//! Content pages: standalone or in a directory, bodies sanitised on every write.
+
+use chrono::Utc;
+use sea_orm::ActiveValue::Set;
+use sea_orm::{ConnectionTrait, EntityTrait};
+use serde_json::json;
+
+use super::{check_optional_text, check_slug, set_if, trimmed};
+use crate::app::AppState;
+use crate::content::entity::page;
+use crate::content::model::{CreatePage, PageFilter, PageView, PublicPage, UpdatePage};
+use crate::content::store;
+use crate::identity::service::{Actor, audit};
+use crate::platform::concurrency::{Expected, update_versioned};
+use crate::platform::crud::find_or_404;
+use crate::platform::error::Validator;
+use crate::platform::list::{ListParams, Page, SortFields};
+use crate::platform::{ApiError, ApiResult};
+
+const RESOURCE: &str = "page";
+const BODY_MAX: usize = 200_000;
+
+const SORT: SortFields<page::Column> = SortFields(&[
+    ("title", page::Column::Title),
+    ("slug", page::Column::Slug),
+    ("created_at", page::Column::CreatedAt),
+    ("updated_at", page::Column::UpdatedAt),
+]);
+
+fn subject(id: i64) -> Option<String> {
+    Some(format!("content_page:{id}"))
+}
+
+/// Keeps only allow-listed tags, attributes and URL schemes, so a page can never carry a
+/// script, an event handler or a `javascript:` link to the storefront.
+pub fn sanitize_html(html: &str) -> String {
+    ammonia::clean(html)
+}
+
+fn check_page_fields(
+    v: &mut Validator,
+    slug: Option<&String>,
+    body: Option<&String>,
+    meta_title: Option<&String>,
+    meta_description: Option<&String>,
+) {
+    if let Some(slug) = slug {
+        check_slug(v, slug, "slug");
+    }
+    if let Some(body) = body {
+        v.check(
+            body.len() <= BODY_MAX,
+            "body",
+            "must be at most 200000 bytes",
+        );
+    }
+    check_optional_text(v, meta_title, "meta_title", 200);
+    check_optional_text(v, meta_description, "meta_description", 500);
+}
+
+/// A page's directory must exist and hold pages rather than be a link.
+async fn check_directory(db: &impl ConnectionTrait, directory_id: i64) -> ApiResult<()> {
+    match store::find_directory(db, directory_id).await? {
+        None => Err(ApiError::invalid(
+            "directory_id",
+            format!("directory {directory_id} does not exist"),
+        )),
+        Some(d) if d.link_url.is_some() => Err(ApiError::invalid(
+            "directory_id",
+            format!("directory {directory_id} is a link and cannot hold pages"),
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
+pub async fn list_pages(
+    state: &AppState,
+    list: &ListParams,
+    filter: &PageFilter,
+) -> ApiResult<Page<PageView>> {
+    let page = list
+        .spec(&SORT)?
+        .fetch(
+            state.db.reader(),
+            store::page_query(filter),
+            page::Column::Id,
+        )
+        .await?;
+    Ok(page.map(PageView::from))
+}
+
+pub async fn get_page(state: &AppState, id: i64) -> ApiResult<PageView> {
+    Ok(find_or_404::<page::Entity>(state.db.reader(), id, RESOURCE)
+        .await?
+        .into())
+}
+
+/// A published page by its slug; drafts are as absent as pages that never existed.
+pub async fn published_page(state: &AppState, slug: &str) -> ApiResult<PublicPage> {
+    store::published_page_by_slug(state.db.reader(), slug)
+        .await?
+        .map(PublicPage::from)
+        .ok_or_else(|| ApiError::not_found(RESOURCE, slug))
+}
+
+pub async fn create_page(
+    state: &AppState,
+    actor: &Actor<'_>,
+    input: CreatePage,
+) -> ApiResult<PageView> {
+    let mut v = Validator::default();
+    v.text(&input.title, "title", 200);
+    check_page_fields(
+        &mut v,
+        Some(&input.slug),
+        Some(&input.body),
+        input.meta_title.as_ref(),
+        input.meta_description.as_ref(),
+    );
+    v.finish()?;
+    let txn = state.db.begin().await?;
+    if let Some(directory_id) = input.directory_id {
+        check_directory(&txn, directory_id).await?;
+    }
+    let now = Utc::now();
+    let page = page::Entity::insert(page::ActiveModel {
+        version: Set(1),
+        directory_id: Set(input.directory_id),
+        title: Set(input.title.trim().to_owned()),
+        slug: Set(input.slug),
+        body: Set(sanitize_html(&input.body)),
+        published: Set(input.published),
+        meta_title: Set(input.meta_title),
+        meta_description: Set(input.meta_description),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    })
+    .exec_with_returning(&txn)
+    .await?;
+    audit(
+        &txn,
+        actor,
+        "content.page.created",
+        subject(page.id),
+        json!({"slug": page.slug, "published": page.published}),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(page.into())
+}
+
+pub async fn update_page(
+    state: &AppState,
+    actor: &Actor<'_>,
+    id: i64,
+    expected: Expected,
+    input: UpdatePage,
+) -> ApiResult<PageView> {
+    let mut v = Validator::default();
+    v.text_if(input.title.as_ref(), "title", 200);
+    check_page_fields(
+        &mut v,
+        input.slug.as_ref(),
+        input.body.as_ref(),
+        input.meta_title.as_ref().and_then(Option::as_ref),
+        input.meta_description.as_ref().and_then(Option::as_ref),
+    );
+    v.finish()?;
+    let txn = state.db.begin().await?;
+    if let Some(Some(directory_id)) = input.directory_id {
+        check_directory(&txn, directory_id).await?;
+    }
+    let changes = page::ActiveModel {
+        directory_id: set_if(input.directory_id),
+        title: set_if(trimmed(input.title.as_ref())),
+        slug: set_if(input.slug),
+        body: set_if(input.body.as_deref().map(sanitize_html)),
+        published: set_if(input.published),
+        meta_title: set_if(input.meta_title),
+        meta_description: set_if(input.meta_description),
+        updated_at: Set(Utc::now()),
+        ..Default::default()
+    };
+    let columns = [page::Column::Id, page::Column::Version];
+    update_versioned(&txn, changes, columns, id, expected, RESOURCE).await?;
+    let page = find_or_404::<page::Entity>(&txn, id, RESOURCE).await?;
+    audit(
+        &txn,
+        actor,
+        "content.page.updated",
+        subject(id),
+        json!({"slug": page.slug, "published": page.published, "version": page.version}),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(page.into())
+}
+
+pub async fn delete_page(state: &AppState, actor: &Actor<'_>, id: i64) -> ApiResult<()> {
+    let txn = state.db.begin().await?;
+    let page = find_or_404::<page::Entity>(&txn, id, RESOURCE).await?;
+    page::Entity::delete_by_id(id).exec(&txn).await?;
+    audit(
+        &txn,
+        actor,
+        "content.page.deleted",
+        subject(id),
+        json!({"slug": page.slug}),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sanitize_html;
+
+    #[test]
+    fn sanitising_removes_scripts_handlers_and_javascript_links() {
+        let clean = sanitize_html(
+            r#"<p>Hi<script>alert(1)</script><img src="x.png" onerror="alert(2)"><a href="javascript:alert(3)">x</a></p>"#,
+        );
+        assert!(!clean.contains("<script"), "{clean}");
+        assert!(!clean.contains("onerror"), "{clean}");
+        assert!(!clean.contains("javascript:"), "{clean}");
+        assert!(clean.contains("<p>Hi"), "{clean}");
+    }
+}
