@@ -27,26 +27,8 @@ use crate::platform::{ApiError, ApiResult};
 const STOREFRONT_TREE: CachedDocument = CachedDocument::new("categories");
 
 const NAME_MAX: usize = 100;
-const SLUG_MAX: usize = 100;
 const META_MAX: usize = 300;
 const DESCRIPTION_MAX: usize = 10_000;
-
-/// Lowercase ASCII letters and digits in words joined by single hyphens.
-pub fn check_slug(v: &mut Validator, field: &str, slug: &str) {
-    let valid = !slug.is_empty()
-        && slug.len() <= SLUG_MAX
-        && slug.split('-').all(|word| {
-            !word.is_empty()
-                && word
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        });
-    v.check(
-        valid,
-        field,
-        "must be lowercase letters and digits joined by single hyphens, at most 100 characters",
-    );
-}
 
 fn slug_taken(slug: &str) -> ApiError {
     ApiError::conflict(
@@ -204,7 +186,7 @@ pub async fn create_category(
 ) -> ApiResult<CategoryDetail> {
     let mut v = Validator::default();
     v.text(&input.name, "name", NAME_MAX);
-    check_slug(&mut v, "slug", &input.slug);
+    v.slug(&input.slug, "slug");
     check_description(&mut v, &input.description);
     check_meta(
         &mut v,
@@ -267,7 +249,7 @@ pub async fn update_category(
     let mut v = Validator::default();
     v.text_if(input.name.as_ref(), "name", NAME_MAX);
     if let Some(slug) = &input.slug {
-        check_slug(&mut v, "slug", slug);
+        v.slug(slug, "slug");
     }
     if let Some(description) = &input.description {
         check_description(&mut v, description);

@@ -139,6 +139,9 @@ pub struct PublicPage {
     pub body: String,
     pub meta_title: Option<String>,
     pub meta_description: Option<String>,
+    /// Custom attribute values (shop-wide `page` attributes), by code.
+    #[schema(value_type = Object)]
+    pub attributes: crate::catalog::model::AttributeValues,
     pub updated_at: DateTime<Utc>,
 }
 
@@ -150,6 +153,7 @@ impl From<page::Model> for PublicPage {
             body: p.body,
             meta_title: p.meta_title,
             meta_description: p.meta_description,
+            attributes: Default::default(),
             updated_at: p.updated_at,
         }
     }

@@ -333,6 +333,23 @@ impl Validator {
         }
     }
 
+    /// A URL slug: 1–100 lowercase ASCII letters and digits in words joined by single
+    /// hyphens.
+    pub fn slug(&mut self, value: &str, field: &str) -> &mut Self {
+        let valid = value.len() <= 100
+            && value.split('-').all(|word| {
+                !word.is_empty()
+                    && word
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            });
+        self.check(
+            valid,
+            field,
+            "must be 1 to 100 lowercase letters and digits, words joined by single hyphens",
+        )
+    }
+
     pub fn non_negative(&mut self, value: i64, field: &str) -> &mut Self {
         self.check(value >= 0, field, "must not be negative")
     }

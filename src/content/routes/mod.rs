@@ -25,6 +25,8 @@ pub fn admin_router() -> ApiRouter {
         .route(routes!(pages::create_page), P(PAGES_WRITE))
         .route(routes!(pages::update_page), P(PAGES_WRITE))
         .route(routes!(pages::delete_page), P(PAGES_WRITE))
+        .route(routes!(pages::get_page_attributes), P(PAGES_READ))
+        .route(routes!(pages::set_page_attributes), P(PAGES_WRITE))
         .route(routes!(ads::list_ads), P(ADS_READ))
         .route(routes!(ads::get_ad), P(ADS_READ))
         .route(routes!(ads::create_ad), P(ADS_WRITE))

@@ -5,6 +5,7 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 
 use crate::app::AppState;
+use crate::catalog::model::AttributeValues;
 use crate::content::model::{CreatePage, PageFilter, PageView, UpdatePage};
 use crate::content::service::pages as service;
 use crate::identity::guard::CurrentStaff;
@@ -98,4 +99,34 @@ pub async fn delete_page(
     };
     service::delete_page(&state, &actor, id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The page's custom attribute values, by code.
+#[utoipa::path(get, path = "/content/pages/{id}/attributes", tag = "content",
+    responses((status = 200, body = Object)))]
+pub async fn get_page_attributes(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> ApiResult<axum::Json<AttributeValues>> {
+    Ok(axum::Json(service::page_attributes(&state, id).await?))
+}
+
+/// Replaces the page's custom attribute values; each is checked against its definition
+/// (422 naming `attributes.<code>`).
+#[utoipa::path(put, path = "/content/pages/{id}/attributes", tag = "content",
+    request_body = Object, responses((status = 200, body = Object)))]
+pub async fn set_page_attributes(
+    State(state): State<AppState>,
+    meta: RequestMeta,
+    CurrentStaff(principal): CurrentStaff,
+    Path(id): Path<i64>,
+    Json(values): Json<AttributeValues>,
+) -> ApiResult<axum::Json<AttributeValues>> {
+    let actor = Actor {
+        principal: Some(&principal),
+        meta: &meta,
+    };
+    Ok(axum::Json(
+        service::set_page_attributes(&state, &actor, id, values).await?,
+    ))
 }

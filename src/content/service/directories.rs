@@ -7,7 +7,7 @@ use sea_orm::ActiveValue::Set;
 use sea_orm::{ConnectionTrait, EntityTrait};
 use serde_json::json;
 
-use super::{check_slug, check_url, set_if, trimmed};
+use super::{check_url, set_if, trimmed};
 use crate::app::AppState;
 use crate::content::entity::{directory, page};
 use crate::content::model::{
@@ -80,7 +80,7 @@ pub async fn create_directory(
 ) -> ApiResult<DirectoryView> {
     let mut v = Validator::default();
     v.text(&input.name, "name", 100);
-    check_slug(&mut v, &input.slug, "slug");
+    v.slug(&input.slug, "slug");
     if let Some(url) = &input.link_url {
         check_url(&mut v, url, "link_url", true);
     }
@@ -127,7 +127,7 @@ pub async fn update_directory(
     let mut v = Validator::default();
     v.text_if(input.name.as_ref(), "name", 100);
     if let Some(slug) = &input.slug {
-        check_slug(&mut v, slug, "slug");
+        v.slug(slug, "slug");
     }
     if let Some(Some(url)) = &input.link_url {
         check_url(&mut v, url, "link_url", true);

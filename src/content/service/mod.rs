@@ -19,22 +19,6 @@ fn trimmed(value: Option<&String>) -> Option<String> {
     value.map(|v| v.trim().to_owned())
 }
 
-/// A slug is part of a storefront address: 1 to 100 of `a-z`, `0-9` and inner `-`.
-fn check_slug(v: &mut Validator, slug: &str, field: &str) {
-    let ok = !slug.is_empty()
-        && slug.len() <= 100
-        && !slug.starts_with('-')
-        && !slug.ends_with('-')
-        && slug
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-    v.check(
-        ok,
-        field,
-        "must be 1 to 100 lowercase letters, digits or inner '-'",
-    );
-}
-
 /// Links and images must be http(s) or site-relative, so no `javascript:` address can be
 /// stored.
 fn check_url(v: &mut Validator, url: &str, field: &str, required: bool) {

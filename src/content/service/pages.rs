@@ -5,8 +5,10 @@ use sea_orm::ActiveValue::Set;
 use sea_orm::{ConnectionTrait, EntityTrait};
 use serde_json::json;
 
-use super::{check_optional_text, check_slug, set_if, trimmed};
+use super::{check_optional_text, set_if, trimmed};
 use crate::app::AppState;
+use crate::catalog::attributes;
+use crate::catalog::model::{AttributeScope, AttributeValues};
 use crate::content::entity::page;
 use crate::content::model::{CreatePage, PageFilter, PageView, PublicPage, UpdatePage};
 use crate::content::store;
@@ -45,7 +47,7 @@ fn check_page_fields(
     meta_description: Option<&String>,
 ) {
     if let Some(slug) = slug {
-        check_slug(v, slug, "slug");
+        v.slug(slug, "slug");
     }
     if let Some(body) = body {
         v.check(
@@ -97,10 +99,46 @@ pub async fn get_page(state: &AppState, id: i64) -> ApiResult<PageView> {
 
 /// A published page by its slug; drafts are as absent as pages that never existed.
 pub async fn published_page(state: &AppState, slug: &str) -> ApiResult<PublicPage> {
-    store::published_page_by_slug(state.db.reader(), slug)
+    let db = state.db.reader();
+    let page = store::published_page_by_slug(db, slug)
         .await?
-        .map(PublicPage::from)
-        .ok_or_else(|| ApiError::not_found(RESOURCE, slug))
+        .ok_or_else(|| ApiError::not_found(RESOURCE, slug))?;
+    let attributes = attributes::values_for(db, AttributeScope::Page, page.id).await?;
+    Ok(PublicPage {
+        attributes,
+        ..PublicPage::from(page)
+    })
+}
+
+/// The page's custom attribute values, by code.
+pub async fn page_attributes(state: &AppState, id: i64) -> ApiResult<AttributeValues> {
+    let db = state.db.reader();
+    find_or_404::<page::Entity>(db, id, RESOURCE).await?;
+    attributes::values_for(db, AttributeScope::Page, id).await
+}
+
+/// Replaces the page's custom attribute values, checked against the shop-wide `page`
+/// attributes.
+pub async fn set_page_attributes(
+    state: &AppState,
+    actor: &Actor<'_>,
+    id: i64,
+    values: AttributeValues,
+) -> ApiResult<AttributeValues> {
+    let txn = state.db.begin().await?;
+    find_or_404::<page::Entity>(&txn, id, RESOURCE).await?;
+    attributes::set_values_for(&txn, AttributeScope::Page, id, &values).await?;
+    audit(
+        &txn,
+        actor,
+        "page_attributes_set",
+        Some(format!("page:{id}")),
+        json!({ "codes": values.keys().collect::<Vec<_>>() }),
+    )
+    .await?;
+    let stored = attributes::values_for(&txn, AttributeScope::Page, id).await?;
+    txn.commit().await?;
+    Ok(stored)
 }
 
 pub async fn create_page(
