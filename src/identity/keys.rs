@@ -3,8 +3,8 @@
 //! until every token they signed has expired, so a rotation never breaks a live token.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
 use aws_lc_rs::encoding::AsDer;
@@ -37,6 +37,8 @@ pub struct KeyRing {
     /// How long a token lives: a retired key is kept this long after its successor came.
     token_ttl: Duration,
     loaded: RwLock<Loaded>,
+    /// When an unknown `kid` last made us re-read the directory.
+    last_reload: Mutex<Instant>,
 }
 
 impl KeyRing {
@@ -44,9 +46,7 @@ impl KeyRing {
     pub fn open(dir: &Path, token_ttl: Duration) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("creating the key directory {}", dir.display()))?;
-        if listing(dir)?.is_empty() {
-            generate_key(dir)?;
-        }
+        generate_first_key(dir)?;
         let ring = Self {
             dir: dir.to_owned(),
             token_ttl,
@@ -54,6 +54,7 @@ impl KeyRing {
                 keys: Vec::new(),
                 listing: Vec::new(),
             }),
+            last_reload: Mutex::new(Instant::now()),
         };
         ring.reload()?;
         Ok(ring)
@@ -120,9 +121,27 @@ impl KeyRing {
         successor.added + self.token_ttl > now
     }
 
-    /// The live key named `kid`; on the path of every bearer request, so it allocates
-    /// nothing.
+    /// The live key named `kid`. An unknown `kid` may be a key another instance just
+    /// added, so the directory is re-read (at most once a second) before giving up.
     pub fn verification_key(&self, kid: &str) -> Option<Arc<SigningKey>> {
+        if let Some(key) = self.live_key(kid) {
+            return Some(key);
+        }
+        {
+            let mut last = self.last_reload.lock().unwrap_or_else(|e| e.into_inner());
+            if last.elapsed() < Duration::from_secs(1) {
+                return None;
+            }
+            *last = Instant::now();
+        }
+        if let Err(err) = self.reload() {
+            tracing::error!(error = %err, "cannot reload the token signing keys");
+        }
+        self.live_key(kid)
+    }
+
+    /// On the path of every bearer request, so it allocates nothing.
+    fn live_key(&self, kid: &str) -> Option<Arc<SigningKey>> {
         let loaded = self.read();
         let position = loaded.keys.iter().position(|k| k.kid == kid)?;
         let live = position == 0 || self.still_live(&loaded.keys[position - 1], SystemTime::now());
@@ -133,6 +152,50 @@ impl KeyRing {
     pub fn jwks(&self) -> JwkSet {
         JwkSet {
             keys: self.live().iter().map(|k| k.jwk.clone()).collect(),
+        }
+    }
+}
+
+/// Generates the first key unless the directory has one. Instances starting together on
+/// one shared directory must not each make their own, so the one that creates the lock
+/// file generates and the others wait for its key. A lock left by a crash is taken over
+/// after a minute.
+fn generate_first_key(dir: &Path) -> anyhow::Result<()> {
+    let lock = dir.join(".generating");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if !listing(dir)?.is_empty() {
+            return Ok(());
+        }
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&lock)
+        {
+            Ok(_) => {
+                let result = if listing(dir)?.is_empty() {
+                    generate_key(dir).map(drop)
+                } else {
+                    Ok(())
+                };
+                let _ = std::fs::remove_file(&lock);
+                return result;
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
+                let stale = std::fs::metadata(&lock)
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|at| at.elapsed().is_ok_and(|age| age > Duration::from_secs(60)));
+                if stale {
+                    let _ = std::fs::remove_file(&lock);
+                }
+                anyhow::ensure!(
+                    Instant::now() < deadline,
+                    "another process holds {} and wrote no key",
+                    lock.display()
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(err) => return Err(err).context("creating the key generation lock"),
         }
     }
 }
@@ -208,4 +271,47 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 #[cfg(not(unix))]
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::write(path, bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instances_starting_together_share_one_first_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let ttl = Duration::from_secs(900);
+        let kids: Vec<String> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..4)
+                .map(|_| {
+                    scope.spawn(|| {
+                        KeyRing::open(dir.path(), ttl)
+                            .unwrap()
+                            .signing_key()
+                            .kid
+                            .clone()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(kids.iter().all(|k| *k == kids[0]), "{kids:?}");
+        assert_eq!(listing(dir.path()).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_key_added_elsewhere_verifies_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let ttl = Duration::from_secs(900);
+        let here = KeyRing::open(dir.path(), ttl).unwrap();
+        let there = KeyRing::open(dir.path(), ttl).unwrap();
+        // Let the once-a-second reload guard pass.
+        *here.last_reload.lock().unwrap() = Instant::now() - Duration::from_secs(2);
+        let kid = there.rotate().unwrap();
+        assert_eq!(
+            here.verification_key(&kid).map(|k| k.kid.clone()),
+            Some(kid)
+        );
+        assert!(here.verification_key("unknown").is_none());
+    }
 }
