@@ -25,6 +25,16 @@ pub struct Actor<'a> {
     pub meta: &'a RequestMeta,
 }
 
+impl<'a> Actor<'a> {
+    /// A signed-in staff member acting through this request.
+    pub fn staff(principal: &'a Principal, meta: &'a RequestMeta) -> Self {
+        Self {
+            principal: Some(principal),
+            meta,
+        }
+    }
+}
+
 /// Appends to the security log. Runs on `db`, so an event inside a transaction is
 /// recorded only if the change it describes commits.
 pub async fn audit(

@@ -46,10 +46,7 @@ pub async fn create_category(
     CurrentStaff(principal): CurrentStaff,
     extract::Json(body): extract::Json<CreateCategory>,
 ) -> ApiResult<impl IntoResponse> {
-    let actor = Actor {
-        principal: Some(&principal),
-        meta: &meta,
-    };
+    let actor = Actor::staff(&principal, &meta);
     let category = service::create_category(&state, &actor, body).await?;
     let location = format!("/api/v1/admin/categories/{}", category.category.id);
     Ok((
@@ -72,10 +69,7 @@ pub async fn update_category(
     extract::Json(body): extract::Json<UpdateCategory>,
 ) -> ApiResult<Tagged<CategoryDetail>> {
     let expected = Expected::from(if_match, body.version)?;
-    let actor = Actor {
-        principal: Some(&principal),
-        meta: &meta,
-    };
+    let actor = Actor::staff(&principal, &meta);
     let category = service::update_category(&state, &actor, id, expected, body).await?;
     Ok(Tagged(category.category.version, category))
 }
@@ -89,10 +83,7 @@ pub async fn delete_category(
     CurrentStaff(principal): CurrentStaff,
     Path(id): Path<i64>,
 ) -> ApiResult<StatusCode> {
-    let actor = Actor {
-        principal: Some(&principal),
-        meta: &meta,
-    };
+    let actor = Actor::staff(&principal, &meta);
     service::delete_category(&state, &actor, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -129,10 +120,7 @@ pub async fn set_category_attributes(
     Path(id): Path<i64>,
     extract::Json(values): extract::Json<AttributeValues>,
 ) -> ApiResult<Tagged<CategoryDetail>> {
-    let actor = Actor {
-        principal: Some(&principal),
-        meta: &meta,
-    };
+    let actor = Actor::staff(&principal, &meta);
     let category = service::set_category_attributes(&state, &actor, id, values).await?;
     Ok(Tagged(category.category.version, category))
 }

@@ -44,10 +44,7 @@ pub async fn create_product_type(
     CurrentStaff(principal): CurrentStaff,
     extract::Json(body): extract::Json<CreateProductType>,
 ) -> ApiResult<impl IntoResponse> {
-    let actor = Actor {
-        principal: Some(&principal),
-        meta: &meta,
-    };
+    let actor = Actor::staff(&principal, &meta);
     let t = attributes::create_product_type(&state, &actor, body).await?;
     let location = format!("/api/v1/admin/product-types/{}", t.id);
     Ok((
@@ -68,10 +65,7 @@ pub async fn update_product_type(
     extract::Json(body): extract::Json<UpdateProductType>,
 ) -> ApiResult<Tagged<ProductTypeView>> {
     let expected = Expected::from(if_match, body.version)?;
-    let actor = Actor {
-        principal: Some(&principal),
-        meta: &meta,
-    };
+    let actor = Actor::staff(&principal, &meta);
     let t = attributes::update_product_type(&state, &actor, id, expected, body).await?;
     Ok(Tagged(t.version, t))
 }
@@ -84,10 +78,7 @@ pub async fn delete_product_type(
     CurrentStaff(principal): CurrentStaff,
     Path(id): Path<i64>,
 ) -> ApiResult<StatusCode> {
-    let actor = Actor {
-        principal: Some(&principal),
-        meta: &meta,
-    };
+    let actor = Actor::staff(&principal, &meta);
     attributes::delete_product_type(&state, &actor, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -112,10 +103,7 @@ pub async fn create_attribute(
     CurrentStaff(principal): CurrentStaff,
     extract::Json(body): extract::Json<CreateAttribute>,
 ) -> ApiResult<impl IntoResponse> {
-    let actor = Actor {
-        principal: Some(&principal),
-        meta: &meta,
-    };
+    let actor = Actor::staff(&principal, &meta);
     let a = attributes::create_attribute(&state, &actor, body).await?;
     Ok((StatusCode::CREATED, Tagged(a.version, a)))
 }
@@ -131,10 +119,7 @@ pub async fn update_attribute(
     extract::Json(body): extract::Json<UpdateAttribute>,
 ) -> ApiResult<Tagged<AttributeView>> {
     let expected = Expected::from(if_match, body.version)?;
-    let actor = Actor {
-        principal: Some(&principal),
-        meta: &meta,
-    };
+    let actor = Actor::staff(&principal, &meta);
     let a = attributes::update_attribute(&state, &actor, id, expected, body).await?;
     Ok(Tagged(a.version, a))
 }
@@ -147,10 +132,7 @@ pub async fn delete_attribute(
     CurrentStaff(principal): CurrentStaff,
     Path(id): Path<i64>,
 ) -> ApiResult<StatusCode> {
-    let actor = Actor {
-        principal: Some(&principal),
-        meta: &meta,
-    };
+    let actor = Actor::staff(&principal, &meta);
     attributes::delete_attribute(&state, &actor, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -46,10 +46,7 @@ pub async fn create_ad(
     CurrentStaff(principal): CurrentStaff,
     Json(body): Json<CreateAd>,
 ) -> ApiResult<impl IntoResponse> {
-    let actor = Actor {
-        principal: Some(&principal),
-        meta: &meta,
-    };
+    let actor = Actor::staff(&principal, &meta);
     let view = service::create_ad(&state, &actor, body).await?;
     let location = format!("/api/v1/admin/content/ads/{}", view.id);
     Ok((
@@ -73,10 +70,7 @@ pub async fn update_ad(
     Json(body): Json<UpdateAd>,
 ) -> ApiResult<Tagged<AdView>> {
     let expected = Expected::from(if_match, body.version)?;
-    let actor = Actor {
-        principal: Some(&principal),
-        meta: &meta,
-    };
+    let actor = Actor::staff(&principal, &meta);
     let view = service::update_ad(&state, &actor, id, expected, body).await?;
     Ok(Tagged(view.version, view))
 }
@@ -90,10 +84,7 @@ pub async fn delete_ad(
     CurrentStaff(principal): CurrentStaff,
     Path(id): Path<i64>,
 ) -> ApiResult<StatusCode> {
-    let actor = Actor {
-        principal: Some(&principal),
-        meta: &meta,
-    };
+    let actor = Actor::staff(&principal, &meta);
     service::delete_ad(&state, &actor, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

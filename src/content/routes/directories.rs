@@ -48,10 +48,7 @@ pub async fn create_directory(
     CurrentStaff(principal): CurrentStaff,
     Json(body): Json<CreateDirectory>,
 ) -> ApiResult<impl IntoResponse> {
-    let actor = Actor {
-        principal: Some(&principal),
-        meta: &meta,
-    };
+    let actor = Actor::staff(&principal, &meta);
     let view = service::create_directory(&state, &actor, body).await?;
     let location = format!("/api/v1/admin/content/directories/{}", view.id);
     Ok((
@@ -75,10 +72,7 @@ pub async fn update_directory(
     Json(body): Json<UpdateDirectory>,
 ) -> ApiResult<Tagged<DirectoryView>> {
     let expected = Expected::from(if_match, body.version)?;
-    let actor = Actor {
-        principal: Some(&principal),
-        meta: &meta,
-    };
+    let actor = Actor::staff(&principal, &meta);
     let view = service::update_directory(&state, &actor, id, expected, body).await?;
     Ok(Tagged(view.version, view))
 }
@@ -92,10 +86,7 @@ pub async fn delete_directory(
     CurrentStaff(principal): CurrentStaff,
     Path(id): Path<i64>,
 ) -> ApiResult<StatusCode> {
-    let actor = Actor {
-        principal: Some(&principal),
-        meta: &meta,
-    };
+    let actor = Actor::staff(&principal, &meta);
     service::delete_directory(&state, &actor, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

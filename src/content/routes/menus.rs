@@ -48,10 +48,7 @@ pub async fn create_menu(
     CurrentStaff(principal): CurrentStaff,
     Json(body): Json<CreateMenu>,
 ) -> ApiResult<impl IntoResponse> {
-    let actor = Actor {
-        principal: Some(&principal),
-        meta: &meta,
-    };
+    let actor = Actor::staff(&principal, &meta);
     let view = service::create_menu(&state, &actor, body).await?;
     let location = format!("/api/v1/admin/content/menus/{}", view.id);
     Ok((
@@ -75,10 +72,7 @@ pub async fn update_menu(
     Json(body): Json<UpdateMenu>,
 ) -> ApiResult<Tagged<MenuView>> {
     let expected = Expected::from(if_match, body.version)?;
-    let actor = Actor {
-        principal: Some(&principal),
-        meta: &meta,
-    };
+    let actor = Actor::staff(&principal, &meta);
     let view = service::update_menu(&state, &actor, id, expected, body).await?;
     Ok(Tagged(view.version, view))
 }
@@ -92,10 +86,7 @@ pub async fn delete_menu(
     CurrentStaff(principal): CurrentStaff,
     Path(id): Path<i64>,
 ) -> ApiResult<StatusCode> {
-    let actor = Actor {
-        principal: Some(&principal),
-        meta: &meta,
-    };
+    let actor = Actor::staff(&principal, &meta);
     service::delete_menu(&state, &actor, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -112,10 +103,7 @@ pub async fn replace_menu_items(
     Path(id): Path<i64>,
     Json(body): Json<ReplaceMenuItems>,
 ) -> ApiResult<Tagged<MenuView>> {
-    let actor = Actor {
-        principal: Some(&principal),
-        meta: &meta,
-    };
+    let actor = Actor::staff(&principal, &meta);
     let view = service::replace_items(&state, &actor, id, body).await?;
     Ok(Tagged(view.version, view))
 }

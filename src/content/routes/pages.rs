@@ -49,10 +49,7 @@ pub async fn create_page(
     CurrentStaff(principal): CurrentStaff,
     Json(body): Json<CreatePage>,
 ) -> ApiResult<impl IntoResponse> {
-    let actor = Actor {
-        principal: Some(&principal),
-        meta: &meta,
-    };
+    let actor = Actor::staff(&principal, &meta);
     let view = service::create_page(&state, &actor, body).await?;
     let location = format!("/api/v1/admin/content/pages/{}", view.id);
     Ok((
@@ -76,10 +73,7 @@ pub async fn update_page(
     Json(body): Json<UpdatePage>,
 ) -> ApiResult<Tagged<PageView>> {
     let expected = Expected::from(if_match, body.version)?;
-    let actor = Actor {
-        principal: Some(&principal),
-        meta: &meta,
-    };
+    let actor = Actor::staff(&principal, &meta);
     let view = service::update_page(&state, &actor, id, expected, body).await?;
     Ok(Tagged(view.version, view))
 }
@@ -93,10 +87,7 @@ pub async fn delete_page(
     CurrentStaff(principal): CurrentStaff,
     Path(id): Path<i64>,
 ) -> ApiResult<StatusCode> {
-    let actor = Actor {
-        principal: Some(&principal),
-        meta: &meta,
-    };
+    let actor = Actor::staff(&principal, &meta);
     service::delete_page(&state, &actor, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -122,10 +113,7 @@ pub async fn set_page_attributes(
     Path(id): Path<i64>,
     Json(values): Json<AttributeValues>,
 ) -> ApiResult<axum::Json<AttributeValues>> {
-    let actor = Actor {
-        principal: Some(&principal),
-        meta: &meta,
-    };
+    let actor = Actor::staff(&principal, &meta);
     Ok(axum::Json(
         service::set_page_attributes(&state, &actor, id, values).await?,
     ))

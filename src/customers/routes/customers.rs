@@ -52,10 +52,7 @@ pub async fn create_customer(
     CurrentStaff(principal): CurrentStaff,
     Json(body): Json<CreateCustomer>,
 ) -> ApiResult<impl IntoResponse> {
-    let actor = Actor {
-        principal: Some(&principal),
-        meta: &meta,
-    };
+    let actor = Actor::staff(&principal, &meta);
     let detail = admin::create_customer(&state, &actor, body).await?;
     let location = format!("/api/v1/admin/customers/{}", detail.customer.id);
     Ok((
@@ -79,10 +76,7 @@ pub async fn update_customer(
     Json(body): Json<UpdateCustomer>,
 ) -> ApiResult<Tagged<CustomerDetail>> {
     let expected = Expected::from(if_match, body.version)?;
-    let actor = Actor {
-        principal: Some(&principal),
-        meta: &meta,
-    };
+    let actor = Actor::staff(&principal, &meta);
     let detail = admin::update_customer(&state, &actor, id, expected, body).await?;
     Ok(Tagged(detail.customer.version, detail))
 }
@@ -96,10 +90,7 @@ pub async fn delete_customer(
     CurrentStaff(principal): CurrentStaff,
     Path(id): Path<i64>,
 ) -> ApiResult<StatusCode> {
-    let actor = Actor {
-        principal: Some(&principal),
-        meta: &meta,
-    };
+    let actor = Actor::staff(&principal, &meta);
     admin::delete_customer(&state, &actor, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -113,10 +104,7 @@ pub async fn reset_customer_password(
     CurrentStaff(principal): CurrentStaff,
     Path(id): Path<i64>,
 ) -> ApiResult<StatusCode> {
-    let actor = Actor {
-        principal: Some(&principal),
-        meta: &meta,
-    };
+    let actor = Actor::staff(&principal, &meta);
     admin::send_reset_link(&state, &actor, id).await?;
     Ok(StatusCode::ACCEPTED)
 }
@@ -131,10 +119,7 @@ pub async fn email_customer(
     Path(id): Path<i64>,
     Json(body): Json<CustomerMessage>,
 ) -> ApiResult<impl IntoResponse> {
-    let actor = Actor {
-        principal: Some(&principal),
-        meta: &meta,
-    };
+    let actor = Actor::staff(&principal, &meta);
     let queued = admin::email_customer(&state, &actor, id, body).await?;
     Ok((StatusCode::ACCEPTED, axum::Json(queued)))
 }
@@ -150,10 +135,7 @@ pub async fn set_customer_attributes(
     Path(id): Path<i64>,
     Json(values): Json<crate::catalog::model::AttributeValues>,
 ) -> ApiResult<Tagged<CustomerDetail>> {
-    let actor = Actor {
-        principal: Some(&principal),
-        meta: &meta,
-    };
+    let actor = Actor::staff(&principal, &meta);
     let detail = admin::set_customer_attributes(&state, &actor, id, values).await?;
     Ok(Tagged(detail.customer.version, detail))
 }
@@ -168,10 +150,7 @@ pub async fn grant_membership(
     Path(id): Path<i64>,
     Json(body): Json<GrantMembership>,
 ) -> ApiResult<axum::Json<MembershipView>> {
-    let actor = Actor {
-        principal: Some(&principal),
-        meta: &meta,
-    };
+    let actor = Actor::staff(&principal, &meta);
     Ok(axum::Json(
         memberships::grant(&state, &actor, id, body).await?,
     ))
@@ -186,10 +165,7 @@ pub async fn revoke_membership(
     CurrentStaff(principal): CurrentStaff,
     Path(id): Path<i64>,
 ) -> ApiResult<StatusCode> {
-    let actor = Actor {
-        principal: Some(&principal),
-        meta: &meta,
-    };
+    let actor = Actor::staff(&principal, &meta);
     memberships::revoke(&state, &actor, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

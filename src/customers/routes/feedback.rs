@@ -92,10 +92,7 @@ pub async fn reply_feedback(
     Path(id): Path<i64>,
     Json(body): Json<ReplyFeedback>,
 ) -> ApiResult<axum::Json<FeedbackView>> {
-    let actor = Actor {
-        principal: Some(&principal),
-        meta: &meta,
-    };
+    let actor = Actor::staff(&principal, &meta);
     Ok(axum::Json(
         feedback::reply_feedback(&state, &actor, id, body).await?,
     ))
@@ -108,10 +105,7 @@ pub async fn delete_feedback(
     CurrentStaff(principal): CurrentStaff,
     Path(id): Path<i64>,
 ) -> ApiResult<StatusCode> {
-    let actor = Actor {
-        principal: Some(&principal),
-        meta: &meta,
-    };
+    let actor = Actor::staff(&principal, &meta);
     feedback::delete_feedback(&state, &actor, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

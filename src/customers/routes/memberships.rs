@@ -42,10 +42,7 @@ pub async fn create_membership_level(
     CurrentStaff(principal): CurrentStaff,
     Json(body): Json<CreateLevel>,
 ) -> ApiResult<impl IntoResponse> {
-    let actor = Actor {
-        principal: Some(&principal),
-        meta: &meta,
-    };
+    let actor = Actor::staff(&principal, &meta);
     let level = memberships::create_level(&state, &actor, body).await?;
     let location = format!("/api/v1/admin/membership-levels/{}", level.id);
     Ok((
@@ -68,10 +65,7 @@ pub async fn update_membership_level(
     Json(body): Json<UpdateLevel>,
 ) -> ApiResult<Tagged<LevelView>> {
     let expected = Expected::from(if_match, body.version)?;
-    let actor = Actor {
-        principal: Some(&principal),
-        meta: &meta,
-    };
+    let actor = Actor::staff(&principal, &meta);
     let level = memberships::update_level(&state, &actor, id, expected, body).await?;
     Ok(Tagged(level.version, level))
 }
@@ -85,10 +79,7 @@ pub async fn delete_membership_level(
     CurrentStaff(principal): CurrentStaff,
     Path(id): Path<i64>,
 ) -> ApiResult<StatusCode> {
-    let actor = Actor {
-        principal: Some(&principal),
-        meta: &meta,
-    };
+    let actor = Actor::staff(&principal, &meta);
     memberships::delete_level(&state, &actor, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

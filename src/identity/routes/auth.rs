@@ -72,10 +72,7 @@ pub async fn logout_staff(
     CurrentStaff(principal): CurrentStaff,
     jar: CookieJar,
 ) -> ApiResult<(CookieJar, StatusCode)> {
-    let actor = Actor {
-        principal: Some(&principal),
-        meta: &meta,
-    };
+    let actor = Actor::staff(&principal, &meta);
     service::logout(&state, &actor, &principal).await?;
     let jar = jar
         .remove(Cookie::build(session::Kind::Staff.cookie()).path("/"))

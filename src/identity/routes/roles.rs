@@ -65,10 +65,7 @@ pub async fn create_role(
     CurrentStaff(principal): CurrentStaff,
     Json(body): Json<CreateRole>,
 ) -> ApiResult<impl IntoResponse> {
-    let actor = Actor {
-        principal: Some(&principal),
-        meta: &meta,
-    };
+    let actor = Actor::staff(&principal, &meta);
     let role = service::create_role(&state, &actor, body).await?;
     let location = format!("/api/v1/admin/roles/{}", role.id);
     Ok((
@@ -91,10 +88,7 @@ pub async fn update_role(
     Json(body): Json<UpdateRole>,
 ) -> ApiResult<Tagged<RoleView>> {
     let expected = Expected::from(if_match, body.version)?;
-    let actor = Actor {
-        principal: Some(&principal),
-        meta: &meta,
-    };
+    let actor = Actor::staff(&principal, &meta);
     let role = service::update_role(&state, &actor, id, expected, body).await?;
     Ok(Tagged(role.version, role))
 }
@@ -107,10 +101,7 @@ pub async fn delete_role(
     CurrentStaff(principal): CurrentStaff,
     Path(id): Path<i64>,
 ) -> ApiResult<StatusCode> {
-    let actor = Actor {
-        principal: Some(&principal),
-        meta: &meta,
-    };
+    let actor = Actor::staff(&principal, &meta);
     service::delete_role(&state, &actor, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -64,10 +64,7 @@ pub async fn create_staff(
     CurrentStaff(principal): CurrentStaff,
     Json(body): Json<CreateStaff>,
 ) -> ApiResult<impl IntoResponse> {
-    let actor = Actor {
-        principal: Some(&principal),
-        meta: &meta,
-    };
+    let actor = Actor::staff(&principal, &meta);
     let staff = service::create_staff(&state, &actor, body).await?;
     let location = format!("/api/v1/admin/staff/{}", staff.id);
     Ok((
@@ -90,10 +87,7 @@ pub async fn update_staff(
     Json(body): Json<UpdateStaff>,
 ) -> ApiResult<Tagged<StaffView>> {
     let expected = Expected::from(if_match, body.version)?;
-    let actor = Actor {
-        principal: Some(&principal),
-        meta: &meta,
-    };
+    let actor = Actor::staff(&principal, &meta);
     let staff = service::update_staff(&state, &actor, id, expected, body).await?;
     Ok(Tagged(staff.version, staff))
 }
@@ -105,10 +99,7 @@ pub async fn delete_staff(
     CurrentStaff(principal): CurrentStaff,
     Path(id): Path<i64>,
 ) -> ApiResult<StatusCode> {
-    let actor = Actor {
-        principal: Some(&principal),
-        meta: &meta,
-    };
+    let actor = Actor::staff(&principal, &meta);
     service::delete_staff(&state, &actor, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -120,10 +120,7 @@ pub async fn rotate_signing_key(
         .await
         .map_err(ApiError::internal)?
         .map_err(ApiError::internal)?;
-    let actor = Actor {
-        principal: Some(&principal),
-        meta: &meta,
-    };
+    let actor = Actor::staff(&principal, &meta);
     service::audit(
         state.db.writer(),
         &actor,
