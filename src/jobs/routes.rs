@@ -3,7 +3,7 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use sea_orm::EntityTrait;
+use sea_orm::{EntityTrait, TransactionTrait};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::routes;
@@ -110,9 +110,11 @@ pub async fn retry_job(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<JobStatus>> {
-    let db = state.db.writer();
-    if !store::retry_dead(db, &id).await? {
-        return Err(match store::job_status(db, &id).await? {
+    // One transaction, so the answer is the state the retry wrote, not whatever a worker made
+    // of it a moment later.
+    let txn = state.db.writer().begin().await?;
+    if !store::retry_dead(&txn, &id).await? {
+        return Err(match store::job_status(&txn, &id).await? {
             Some(job) => ApiError::conflict(
                 "job-not-dead",
                 format!(
@@ -123,10 +125,11 @@ pub async fn retry_job(
             None => ApiError::not_found("job", &id),
         });
     }
-    tracing::info!(job = %id, "dead job queued again");
-    let job = store::job_status(db, &id)
+    let job = store::job_status(&txn, &id)
         .await?
         .ok_or_else(|| ApiError::not_found("job", &id))?;
+    txn.commit().await?;
+    tracing::info!(job = %id, "dead job queued again");
     Ok(axum::Json(job))
 }
 
