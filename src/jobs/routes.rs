@@ -3,7 +3,7 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use sea_orm::{EntityTrait, TransactionTrait};
+use sea_orm::EntityTrait;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::routes;
@@ -112,7 +112,7 @@ pub async fn retry_job(
 ) -> ApiResult<axum::Json<JobStatus>> {
     // One transaction, so the answer is the state the retry wrote, not whatever a worker made
     // of it a moment later.
-    let txn = state.db.writer().begin().await?;
+    let txn = state.db.begin().await?;
     if !store::retry_dead(&txn, &id).await? {
         return Err(match store::job_status(&txn, &id).await? {
             Some(job) => ApiError::conflict(
