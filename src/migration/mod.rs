@@ -10,6 +10,7 @@ mod m20261123_000004_customers;
 mod m20261123_000005_catalog;
 mod m20261123_000006_content;
 mod m20261123_000007_attributes;
+mod m20261123_000008_products;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000005_catalog::Migration),
             Box::new(m20261123_000006_content::Migration),
             Box::new(m20261123_000007_attributes::Migration),
+            Box::new(m20261123_000008_products::Migration),
         ]
     }
 }
