@@ -1,8 +1,10 @@
-//! The catalog: the category tree (products, SKUs, types and attributes build on it).
+//! The catalog: products, SKUs and bundles, the category tree, product types and custom
+//! attributes, brands, media and reviews.
 
 pub mod attributes;
 pub mod entity;
 pub mod model;
+pub mod products;
 pub mod routes;
 pub mod service;
 pub mod store;
@@ -22,4 +24,12 @@ pub const TYPES_READ: Permission = Permission::new(
 pub const TYPES_WRITE: Permission = Permission::new(
     "catalog.types.write",
     "Create, edit and delete product types and custom attribute definitions",
+);
+pub const PRODUCTS_READ: Permission = Permission::new(
+    "catalog.products.read",
+    "View products, their SKUs and category recommendations",
+);
+pub const PRODUCTS_WRITE: Permission = Permission::new(
+    "catalog.products.write",
+    "Create, edit, copy, batch-edit, delete and restore products and their SKUs",
 );

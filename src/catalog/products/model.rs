@@ -359,7 +359,7 @@ pub struct SetRecommendations {
 // Storefront
 // ---------------------------------------------------------------------------------------
 
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct BrandLink {
     pub id: i64,
     pub name: String,
@@ -410,7 +410,7 @@ pub struct StorefrontProductQuery {
 }
 
 /// A product in a storefront list.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ProductCard {
     pub id: i64,
     pub slug: String,
@@ -425,7 +425,7 @@ pub struct ProductCard {
     pub in_stock: bool,
 }
 
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct StorefrontAttribute {
     pub code: String,
     pub name: String,
@@ -433,7 +433,7 @@ pub struct StorefrontAttribute {
     pub value: serde_json::Value,
 }
 
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct StorefrontAxis {
     pub code: String,
     pub name: String,
@@ -441,7 +441,7 @@ pub struct StorefrontAxis {
     pub options: Vec<String>,
 }
 
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct StorefrontSku {
     pub id: i64,
     pub code: String,
@@ -456,7 +456,7 @@ pub struct StorefrontSku {
     pub parts: Vec<BundlePart>,
 }
 
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct StorefrontMedia {
     pub url: String,
     pub kind: String,
@@ -464,7 +464,7 @@ pub struct StorefrontMedia {
     pub alt: String,
 }
 
-#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Default, Serialize, ToSchema)]
 pub struct RatingSummary {
     pub count: i32,
     pub average: Option<f64>,
@@ -473,7 +473,7 @@ pub struct RatingSummary {
 }
 
 /// A product page.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct StorefrontProduct {
     pub id: i64,
     pub slug: String,

@@ -1,18 +1,38 @@
 //! HTTP routes of the catalog domain.
 
 mod categories;
+mod products;
 mod types;
 
 use utoipa_axum::routes;
 
-use super::{CATEGORIES_READ, CATEGORIES_WRITE, TYPES_READ, TYPES_WRITE};
+use super::{
+    CATEGORIES_READ, CATEGORIES_WRITE, PRODUCTS_READ, PRODUCTS_WRITE, TYPES_READ, TYPES_WRITE,
+};
 use crate::platform::routing::{Access, ApiRouter};
 
 /// Routes under `/api/v1/admin`.
 pub fn admin_router() -> ApiRouter {
     let read = Access::Permission(CATEGORIES_READ);
     let write = Access::Permission(CATEGORIES_WRITE);
+    let products_read = Access::Permission(PRODUCTS_READ);
+    let products_write = Access::Permission(PRODUCTS_WRITE);
     ApiRouter::new()
+        .route(routes!(products::list_products), products_read)
+        .route(routes!(products::get_product), products_read)
+        .route(routes!(products::list_skus), products_read)
+        .route(routes!(products::get_recommendations), products_read)
+        .route(routes!(products::create_product), products_write)
+        .route(routes!(products::update_product), products_write)
+        .route(routes!(products::delete_product), products_write)
+        .route(routes!(products::restore_product), products_write)
+        .route(routes!(products::copy_product), products_write)
+        .route(routes!(products::batch_edit_products), products_write)
+        .route(routes!(products::create_sku), products_write)
+        .route(routes!(products::generate_skus), products_write)
+        .route(routes!(products::update_sku), products_write)
+        .route(routes!(products::delete_sku), products_write)
+        .route(routes!(products::set_recommendations), products_write)
         .route(routes!(categories::list_category_tree), read)
         .route(routes!(categories::get_category), read)
         .route(routes!(categories::create_category), write)
@@ -62,4 +82,10 @@ pub fn storefront_router() -> ApiRouter {
     ApiRouter::new()
         .route(routes!(categories::storefront_tree), Access::Public)
         .route(routes!(categories::storefront_category), Access::Public)
+        .route(
+            routes!(products::storefront_recommendations),
+            Access::Public,
+        )
+        .route(routes!(products::storefront_products), Access::Public)
+        .route(routes!(products::storefront_product), Access::Public)
 }
