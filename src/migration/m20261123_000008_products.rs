@@ -135,8 +135,9 @@ impl MigrationTrait for Migration {
                     // Units on hand; a bundle's come from its parts.
                     .col(integer("stock").default(0))
                     // The SKU-axis values in a canonical form (`color=red;size=m`), unique
-                    // per product so generation never makes a combination twice.
-                    .col(string("axis_key").default(""))
+                    // per product so generation never makes a combination twice; NULL
+                    // (never equal) when the product's type has no axes.
+                    .col(string_null("axis_key"))
                     .col(boolean("is_active").default(true))
                     .col(integer("sort_order").default(0))
                     .foreign_key(&mut reference(

@@ -13,6 +13,7 @@ mod identity;
 mod jobs;
 mod kv;
 mod oauth;
+mod products;
 mod ratelimit;
 mod smtp;
 mod system;

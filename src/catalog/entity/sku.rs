@@ -13,7 +13,7 @@ pub struct Model {
     pub weight_grams: i32,
     pub barcode: Option<String>,
     pub stock: i32,
-    pub axis_key: String,
+    pub axis_key: Option<String>,
     pub is_active: bool,
     pub sort_order: i32,
     pub created_at: DateTimeUtc,

@@ -33,7 +33,8 @@ fn code_taken(code: &str) -> ApiError {
     )
 }
 
-fn combination_exists(key: &str) -> ApiError {
+fn combination_exists(key: Option<&str>) -> ApiError {
+    let key = key.unwrap_or_default();
     ApiError::conflict(
         "sku-combination-exists",
         format!("the product already has a SKU for {key}"),
@@ -41,7 +42,7 @@ fn combination_exists(key: &str) -> ApiError {
 }
 
 /// Unique-constraint races become the same 409s as the checks before them.
-fn insert_conflict(err: DbErr, code: &str, axis_key: &str) -> ApiError {
+fn insert_conflict(err: DbErr, code: &str, axis_key: Option<&str>) -> ApiError {
     match err.sql_err() {
         Some(SqlErr::UniqueConstraintViolation(detail)) if detail.contains("axis_key") => {
             combination_exists(axis_key)
@@ -74,13 +75,14 @@ fn options_of(axis: &attribute_definition::Model) -> Vec<String> {
 }
 
 /// Checks a SKU's axis values: every axis of the type has one of its options, nothing
-/// else. Returns the canonical key (`color=red;size=m`) and the values to store.
+/// else. Returns the canonical key (`color=red;size=m`; none without axes) and the values
+/// to store.
 fn check_axes(
     v: &mut Validator,
     field: &str,
     axes: &[attribute_definition::Model],
     values: &AttributeValues,
-) -> (String, Vec<(i64, String)>) {
+) -> (Option<String>, Vec<(i64, String)>) {
     for code in values.keys() {
         v.check(
             axes.iter().any(|a| a.code == *code),
@@ -103,7 +105,7 @@ fn check_axes(
             stored.push((axis.id, Value::from(value).to_string()));
         }
     }
-    (key.join(";"), stored)
+    ((!axes.is_empty()).then(|| key.join(";")), stored)
 }
 
 struct Fields<'a> {
@@ -248,13 +250,13 @@ pub(super) async fn insert_sku(
     if store::sku_code_taken(db, &input.code, None).await? {
         return Err(code_taken(&input.code));
     }
-    if !axes.is_empty()
+    if axis_key.is_some()
         && store::skus_of(db, product.id)
             .await?
             .iter()
             .any(|s| s.axis_key == axis_key)
     {
-        return Err(combination_exists(&axis_key));
+        return Err(combination_exists(axis_key.as_deref()));
     }
     let now = Utc::now();
     let created = sku::Entity::insert(sku::ActiveModel {
@@ -275,7 +277,7 @@ pub(super) async fn insert_sku(
     })
     .exec_with_returning(db)
     .await
-    .map_err(|e| insert_conflict(e, &input.code, &axis_key))?;
+    .map_err(|e| insert_conflict(e, &input.code, axis_key.as_deref()))?;
     write_axis_values(db, axes, created.id, axis_values).await?;
     store::replace_parts(db, created.id, &parts).await?;
     Ok(created)
@@ -394,6 +396,11 @@ async fn one_view(db: &impl ConnectionTrait, sku: sku::Model) -> ApiResult<SkuVi
         .ok_or_else(|| ApiError::internal("a SKU vanished while it was read"))
 }
 
+pub async fn get_sku(state: &AppState, id: i64) -> ApiResult<SkuView> {
+    let db = state.db.reader();
+    one_view(db, find_or_404::<sku::Entity>(db, id, RESOURCE).await?).await
+}
+
 pub async fn list_skus(state: &AppState, product_id: i64) -> ApiResult<Vec<SkuView>> {
     let db = state.db.reader();
     load_product(db, product_id).await?;
@@ -469,13 +476,13 @@ pub async fn update_sku(
     {
         return Err(code_taken(code));
     }
-    if let Some((key, _)) = &axis_change
+    if let Some((key @ Some(_), _)) = &axis_change
         && store::skus_of(&txn, product.id)
             .await?
             .iter()
             .any(|s| s.id != id && s.axis_key == *key)
     {
-        return Err(combination_exists(key));
+        return Err(combination_exists(key.as_deref()));
     }
     if input.is_active == Some(false) && current.is_active {
         ensure_not_last_active(&txn, &product, id).await?;
@@ -696,7 +703,7 @@ pub async fn generate_skus(
     let existing: HashSet<String> = store::skus_of(&txn, product.id)
         .await?
         .into_iter()
-        .map(|s| s.axis_key)
+        .filter_map(|s| s.axis_key)
         .collect();
     let mut created = Vec::new();
     let mut already = 0;
@@ -794,7 +801,7 @@ mod tests {
             weight_grams: 0,
             barcode: None,
             stock,
-            axis_key: String::new(),
+            axis_key: None,
             is_active: active,
             sort_order: 0,
             created_at: now,

@@ -21,6 +21,7 @@ pub fn admin_router() -> ApiRouter {
         .route(routes!(products::list_products), products_read)
         .route(routes!(products::get_product), products_read)
         .route(routes!(products::list_skus), products_read)
+        .route(routes!(products::get_sku), products_read)
         .route(routes!(products::get_recommendations), products_read)
         .route(routes!(products::create_product), products_write)
         .route(routes!(products::update_product), products_write)

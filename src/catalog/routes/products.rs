@@ -173,6 +173,16 @@ pub async fn generate_skus(
     Ok(Json(skus::generate_skus(&state, &actor, id, body).await?))
 }
 
+#[utoipa::path(get, path = "/skus/{id}", tag = "products",
+    responses((status = 200, body = SkuView, headers(("ETag" = String)))))]
+pub async fn get_sku(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> ApiResult<Tagged<SkuView>> {
+    let sku = skus::get_sku(&state, id).await?;
+    Ok(Tagged(sku.version, sku))
+}
+
 #[utoipa::path(patch, path = "/skus/{id}", tag = "products", request_body = UpdateSku,
     responses((status = 200, body = SkuView)))]
 pub async fn update_sku(
