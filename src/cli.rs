@@ -55,6 +55,15 @@ enum Command {
         #[arg(long, required = true)]
         password_stdin: bool,
     },
+    /// Load a demo catalog (categories, a product type with colour and size SKUs, a few
+    /// hundred products) into an empty shop, to try the storefront and back office.
+    SeedDemo,
+    /// Add listed products in bulk until the catalog holds `--skus` more SKUs (four per
+    /// product, slugs `scale-<n>`), for scale tests and benchmarks.
+    SeedScale {
+        #[arg(long, default_value_t = 1_000_000)]
+        skus: u64,
+    },
     /// Print the effective configuration with secrets masked.
     Config,
     /// Print the OpenAPI document.
@@ -126,6 +135,26 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 }
                 Err(err) => anyhow::bail!("{}", err.problem().detail),
             }
+        }
+        Command::SeedDemo => {
+            let state = AppState(std::sync::Arc::new(App::open(config).await?));
+            let report = crate::catalog::seed::seed_demo(&state).await?;
+            println!(
+                "loaded {} categories, {} products and {} SKUs",
+                report.categories, report.products, report.skus
+            );
+            Ok(())
+        }
+        Command::SeedScale { skus } => {
+            let state = AppState(std::sync::Arc::new(App::open(config).await?));
+            let report = crate::catalog::seed::load_scale(&state, skus).await?;
+            println!(
+                "added {} products and {} SKUs in {:.1} s",
+                report.products,
+                report.skus,
+                report.elapsed.as_secs_f64()
+            );
+            Ok(())
         }
         Command::Config => {
             print!("{}", config.to_redacted_toml());

@@ -6,6 +6,7 @@ pub mod entity;
 pub mod model;
 pub mod products;
 pub mod routes;
+pub mod seed;
 pub mod service;
 pub mod store;
 
