@@ -3,6 +3,7 @@
 
 pub mod attributes;
 pub mod entity;
+pub mod link_targets;
 pub mod model;
 pub mod products;
 pub mod routes;

@@ -327,6 +327,10 @@ pub enum MenuItemKind {
     Url,
     Page,
     Directory,
+    /// A catalog category (storefront address `/categories/<slug>`).
+    Category,
+    /// A product (storefront address `/products/<slug>`).
+    Product,
 }
 
 impl MenuItemKind {
@@ -335,13 +339,21 @@ impl MenuItemKind {
             Self::Url => "url",
             Self::Page => "page",
             Self::Directory => "directory",
+            Self::Category => "category",
+            Self::Product => "product",
         }
     }
 
     pub fn parse(value: &str) -> Option<Self> {
-        [Self::Url, Self::Page, Self::Directory]
-            .into_iter()
-            .find(|k| k.as_str() == value)
+        [
+            Self::Url,
+            Self::Page,
+            Self::Directory,
+            Self::Category,
+            Self::Product,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == value)
     }
 }
 

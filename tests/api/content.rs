@@ -551,6 +551,100 @@ async fn menus_resolve_their_targets(backend: Backend) {
     .await;
 }
 
+async fn menus_link_to_categories_and_products_on_sale(backend: Backend) {
+    let app = spawn(backend).await;
+    login_as_superuser(&app).await;
+    let shoes = create(
+        &app,
+        "/api/v1/admin/categories",
+        json!({"name": "Shoes", "slug": "shoes"}),
+    )
+    .await;
+    let hidden = create(
+        &app,
+        "/api/v1/admin/categories",
+        json!({"name": "Staff picks", "slug": "staff-picks", "is_visible": false}),
+    )
+    .await;
+    let boot = create(
+        &app,
+        "/api/v1/admin/products",
+        json!({"title": "Boot", "slug": "boot", "status": "listed",
+            "skus": [{"code": "BOOT", "price": 9900}]}),
+    )
+    .await;
+    let draft = create(
+        &app,
+        "/api/v1/admin/products",
+        json!({"title": "Clog", "slug": "clog"}),
+    )
+    .await;
+    let menu = create(&app, MENUS, json!({"code": "shop", "name": "Shop"})).await;
+    let items_path = format!("{MENUS}/{}/items", id(&menu));
+
+    let problem = expect_problem(
+        app.put(
+            &items_path,
+            &json!({"items": [
+                {"label": "Ghost category", "kind": "category", "target_id": 9999},
+                {"label": "Ghost product", "kind": "product", "target_id": 9999},
+                {"label": "No target", "kind": "product"},
+            ]}),
+        )
+        .await,
+        422,
+        "validation-failed",
+    )
+    .await;
+    let fields: Vec<&str> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["items[2].target_id"], "own fields first");
+    let problem = expect_problem(
+        app.put(
+            &items_path,
+            &json!({"items": [
+                {"label": "Ghost category", "kind": "category", "target_id": 9999},
+                {"label": "Ghost product", "kind": "product", "target_id": 9999},
+            ]}),
+        )
+        .await,
+        422,
+        "validation-failed",
+    )
+    .await;
+    assert_eq!(problem["errors"].as_array().unwrap().len(), 2, "{problem}");
+
+    expect_json(
+        app.put(
+            &items_path,
+            &json!({"items": [
+                {"label": "Shoes", "kind": "category", "target_id": id(&shoes), "children": [
+                    {"label": "Boot", "kind": "product", "target_id": id(&boot)},
+                    {"label": "Clog", "kind": "product", "target_id": id(&draft)},
+                ]},
+                {"label": "Picks", "kind": "category", "target_id": id(&hidden)},
+            ]}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    let public = expect_json(public_get(&app, "/api/v1/menus/shop").await, 200).await;
+    assert_eq!(
+        public["items"],
+        json!([
+            {"label": "Shoes", "kind": "category", "url": "/categories/shoes", "slug": "shoes", "children": [
+                {"label": "Boot", "kind": "product", "url": "/products/boot", "slug": "boot", "children": []},
+            ]},
+        ]),
+        "hidden categories and products not on sale are left out"
+    );
+}
+
 async fn content_writes_need_their_permissions_and_are_logged(backend: Backend) {
     let app = spawn(backend).await;
     login_as_superuser(&app).await;
@@ -600,6 +694,7 @@ async fn content_writes_need_their_permissions_and_are_logged(backend: Backend) 
 }
 
 both_backends!(
+    menus_link_to_categories_and_products_on_sale,
     directories_form_a_tree_and_refuse_cycles,
     pages_are_sanitised_and_published_by_slug,
     ads_show_only_inside_their_window,

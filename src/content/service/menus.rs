@@ -9,6 +9,7 @@ use serde_json::json;
 
 use super::{check_url, set_if, trimmed};
 use crate::app::AppState;
+use crate::catalog::link_targets;
 use crate::content::entity::{menu, menu_item};
 use crate::content::model::{
     CreateMenu, MenuFilter, MenuItemInput, MenuItemKind, MenuItemView, MenuView, PublicMenu,
@@ -205,11 +206,14 @@ fn check_item(v: &mut Validator, item: &MenuItemInput, path: &str, nested: bool)
                 "a url item has no target_id",
             );
         }
-        MenuItemKind::Page | MenuItemKind::Directory => {
+        MenuItemKind::Page
+        | MenuItemKind::Directory
+        | MenuItemKind::Category
+        | MenuItemKind::Product => {
             v.check(
                 item.target_id.is_some(),
                 &format!("{path}.target_id"),
-                "must name the page or directory",
+                &format!("must name the {}", item.kind.as_str()),
             );
             v.check(
                 item.url.is_none(),
@@ -225,7 +229,8 @@ fn check_item(v: &mut Validator, item: &MenuItemInput, path: &str, nested: bool)
     );
 }
 
-/// Every page and directory an item points at must exist; the error names the item.
+/// Every page, directory, category and product an item points at must exist; the error
+/// names the item.
 async fn check_targets(
     db: &impl ConnectionTrait,
     items: &[(String, &MenuItemInput)],
@@ -247,12 +252,22 @@ async fn check_targets(
         .into_iter()
         .map(|d| d.id)
         .collect();
+    let categories: Vec<i64> = link_targets::category_slugs(db, ids(MenuItemKind::Category), false)
+        .await?
+        .into_keys()
+        .collect();
+    let products: Vec<i64> = link_targets::product_slugs(db, ids(MenuItemKind::Product), false)
+        .await?
+        .into_keys()
+        .collect();
     let mut v = Validator::default();
     for (path, item) in items {
         let (known, what) = match item.kind {
             MenuItemKind::Url => continue,
             MenuItemKind::Page => (&pages, "page"),
             MenuItemKind::Directory => (&dirs, "directory"),
+            MenuItemKind::Category => (&categories, "category"),
+            MenuItemKind::Product => (&products, "product"),
         };
         if let Some(id) = item.target_id {
             v.check(
@@ -321,8 +336,9 @@ fn new_item(item: &MenuItemInput, parent_id: Option<i64>) -> NewMenuItem {
     }
 }
 
-/// A menu for the storefront: page and directory items become addresses; items whose page
-/// is unpublished or gone (and their children) are left out.
+/// A menu for the storefront: page, directory, category and product items become
+/// addresses; items whose target is unpublished, hidden, off sale or gone (and their
+/// children) are left out.
 pub async fn public_menu(state: &AppState, code: &str) -> ApiResult<PublicMenu> {
     let db = state.db.reader();
     let menu = store::menu_by_code(db, code)
@@ -348,8 +364,19 @@ pub async fn public_menu(state: &AppState, code: &str) -> ApiResult<PublicMenu> 
             .into_iter()
             .map(|d| (d.id, (d.slug, d.link_url)))
             .collect();
+    let categories =
+        link_targets::category_slugs(db, targets(MenuItemKind::Category), true).await?;
+    let products = link_targets::product_slugs(db, targets(MenuItemKind::Product), true).await?;
     let resolve = |item: MenuItemView| -> Option<PublicMenuItem> {
         let (url, slug) = match item.kind {
+            MenuItemKind::Category => {
+                let slug = categories.get(&item.target_id?)?.clone();
+                (format!("/categories/{slug}"), Some(slug))
+            }
+            MenuItemKind::Product => {
+                let slug = products.get(&item.target_id?)?.clone();
+                (format!("/products/{slug}"), Some(slug))
+            }
             MenuItemKind::Url => (item.url?, None),
             MenuItemKind::Page => {
                 let slug = pages.get(&item.target_id?)?.clone();
