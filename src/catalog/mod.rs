@@ -1,6 +1,8 @@
-//! The catalog: the category tree (products, SKUs, types and attributes build on it).
+//! The catalog: the category tree and brands (products, SKUs, types and attributes build
+//! on them).
 
 pub mod attributes;
+pub mod brands;
 pub mod entity;
 pub mod model;
 pub mod routes;
@@ -23,3 +25,6 @@ pub const TYPES_WRITE: Permission = Permission::new(
     "catalog.types.write",
     "Create, edit and delete product types and custom attribute definitions",
 );
+pub const BRANDS_READ: Permission = Permission::new("catalog.brands.read", "View brands");
+pub const BRANDS_WRITE: Permission =
+    Permission::new("catalog.brands.write", "Create, edit and delete brands");
