@@ -1,11 +1,14 @@
 //! HTTP routes of the catalog domain.
 
+mod brands;
 mod categories;
 mod types;
 
 use utoipa_axum::routes;
 
-use super::{CATEGORIES_READ, CATEGORIES_WRITE, TYPES_READ, TYPES_WRITE};
+use super::{
+    BRANDS_READ, BRANDS_WRITE, CATEGORIES_READ, CATEGORIES_WRITE, TYPES_READ, TYPES_WRITE,
+};
 use crate::platform::routing::{Access, ApiRouter};
 
 /// Routes under `/api/v1/admin`.
@@ -55,6 +58,23 @@ pub fn admin_router() -> ApiRouter {
             routes!(types::delete_attribute),
             Access::Permission(TYPES_WRITE),
         )
+        .route(
+            routes!(brands::list_brands),
+            Access::Permission(BRANDS_READ),
+        )
+        .route(routes!(brands::get_brand), Access::Permission(BRANDS_READ))
+        .route(
+            routes!(brands::create_brand),
+            Access::Permission(BRANDS_WRITE),
+        )
+        .route(
+            routes!(brands::update_brand),
+            Access::Permission(BRANDS_WRITE),
+        )
+        .route(
+            routes!(brands::delete_brand),
+            Access::Permission(BRANDS_WRITE),
+        )
 }
 
 /// Routes under `/api/v1`.
@@ -62,4 +82,6 @@ pub fn storefront_router() -> ApiRouter {
     ApiRouter::new()
         .route(routes!(categories::storefront_tree), Access::Public)
         .route(routes!(categories::storefront_category), Access::Public)
+        .route(routes!(brands::storefront_brands), Access::Public)
+        .route(routes!(brands::storefront_brand), Access::Public)
 }
