@@ -69,7 +69,10 @@ fn main() -> anyhow::Result<()> {
     for (name, server_url) in backends {
         let dir = tempfile::tempdir()?;
         let database_url = match &server_url {
-            None => format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display()),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                dir.path().join("bench.db").display()
+            ),
             Some(server) => runtime.block_on(fresh_postgres(server))?,
         };
         let mut loaded = 0;
@@ -77,7 +80,8 @@ fn main() -> anyhow::Result<()> {
             // Load up to this scale once, through an app that then stops.
             runtime.block_on(async {
                 let server = start(&database_url, dir.path(), true).await?;
-                let report = bazaar::catalog::seed::load_scale(&server.state, scale - loaded).await?;
+                let report =
+                    bazaar::catalog::seed::load_scale(&server.state, scale - loaded).await?;
                 println!(
                     "{name}: loaded {} SKUs ({} products) in {:.1} s",
                     report.skus,
@@ -98,7 +102,11 @@ fn main() -> anyhow::Result<()> {
                         if cached { "cached" } else { "uncached" }
                     )
                 };
-                let list = wrk(&format!("{base}/api/v1/products?per_page=20"), seconds, None)?;
+                let list = wrk(
+                    &format!("{base}/api/v1/products?per_page=20"),
+                    seconds,
+                    None,
+                )?;
                 println!(
                     "{:<44} {:>10.0} req/s  p99 {:>7.2} ms  ({:.3} of hello)",
                     label("list"),
@@ -175,7 +183,9 @@ fn wrk(url: &str, seconds: u64, random_slugs: Option<u64>) -> anyhow::Result<Mea
     }
     args.push(url.to_owned());
     // A short warm-up fills connection pools.
-    Command::new("wrk").args(["-t1", "-c4", "-d1s", url]).output()?;
+    Command::new("wrk")
+        .args(["-t1", "-c4", "-d1s", url])
+        .output()?;
     let out = Command::new("wrk").args(&args).output()?;
     let text = String::from_utf8_lossy(&out.stdout);
     anyhow::ensure!(!text.contains("Non-2xx"), "{url} answered errors:\n{text}");

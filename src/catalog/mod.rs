@@ -2,6 +2,7 @@
 //! attributes, brands, media and reviews.
 
 pub mod attributes;
+pub mod brands;
 pub mod entity;
 pub mod link_targets;
 pub mod model;
@@ -35,3 +36,6 @@ pub const PRODUCTS_WRITE: Permission = Permission::new(
     "catalog.products.write",
     "Create, edit, copy, batch-edit, delete and restore products and their SKUs",
 );
+pub const BRANDS_READ: Permission = Permission::new("catalog.brands.read", "View brands");
+pub const BRANDS_WRITE: Permission =
+    Permission::new("catalog.brands.write", "Create, edit and delete brands");

@@ -1,12 +1,17 @@
 //! Queries of the catalog domain; nothing else touches its tables.
 
+use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Select,
 };
 
 use sea_orm::ActiveValue::Set;
 
-use super::entity::{attribute_definition, attribute_value, category, product_type};
+use super::brands::BrandFilter;
+use super::entity::{
+    attribute_definition, attribute_value, brand, category, product, product_type,
+};
 
 pub async fn find_category(
     db: &impl ConnectionTrait,
@@ -221,4 +226,87 @@ pub async fn count_values_among(
         .filter(attribute_value::Column::Value.is_in(values.iter().cloned()))
         .count(db)
         .await
+}
+
+// Brands
+
+pub async fn find_brand(db: &impl ConnectionTrait, id: i64) -> Result<Option<brand::Model>, DbErr> {
+    brand::Entity::find_by_id(id).one(db).await
+}
+
+pub async fn find_brand_by_slug(
+    db: &impl ConnectionTrait,
+    slug: &str,
+) -> Result<Option<brand::Model>, DbErr> {
+    brand::Entity::find()
+        .filter(brand::Column::Slug.eq(slug))
+        .one(db)
+        .await
+}
+
+/// The staff brand list; `q` matches part of the name, ignoring case on both databases.
+pub fn brand_query(filter: &BrandFilter) -> Select<brand::Entity> {
+    let mut query = brand::Entity::find();
+    if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+        let pattern = format!("%{}%", escape_like(&q.to_lowercase()));
+        query = query.filter(
+            Expr::expr(Func::lower(Expr::col((brand::Entity, brand::Column::Name))))
+                .like(LikeExpr::new(pattern).escape('\\')),
+        );
+    }
+    query
+}
+
+/// `%`, `_` and `\` in a search term match themselves.
+fn escape_like(term: &str) -> String {
+    let mut out = String::with_capacity(term.len());
+    for c in term.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Visible brands in storefront order, at most `limit`.
+pub async fn visible_brands(
+    db: &impl ConnectionTrait,
+    limit: u64,
+) -> Result<Vec<brand::Model>, DbErr> {
+    brand::Entity::find()
+        .filter(brand::Column::IsVisible.eq(true))
+        .order_by_asc(brand::Column::SortOrder)
+        .order_by_asc(brand::Column::Name)
+        .order_by_asc(brand::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await
+}
+
+/// Products of the brand that are not soft-deleted.
+pub async fn count_live_products_of_brand(
+    db: &impl ConnectionTrait,
+    brand_id: i64,
+) -> Result<u64, DbErr> {
+    product::Entity::find()
+        .filter(product::Column::BrandId.eq(brand_id))
+        .filter(product::Column::DeletedAt.is_null())
+        .count(db)
+        .await
+}
+
+/// Unlinks soft-deleted products from the brand so the foreign key lets it go; returns
+/// how many there were.
+pub async fn detach_deleted_products_from_brand(
+    db: &impl ConnectionTrait,
+    brand_id: i64,
+) -> Result<u64, DbErr> {
+    let result = product::Entity::update_many()
+        .col_expr(product::Column::BrandId, Expr::value(Option::<i64>::None))
+        .filter(product::Column::BrandId.eq(brand_id))
+        .filter(product::Column::DeletedAt.is_not_null())
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected)
 }

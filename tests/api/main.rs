@@ -4,6 +4,7 @@
 mod harness;
 
 mod accounts;
+mod brands;
 mod catalog;
 mod cli;
 mod content;

@@ -110,7 +110,7 @@ async fn check_references(
     let mut v = Validator::default();
     if let Some(id) = brand_id {
         v.check(
-            store::find_brand(db, id).await?.is_some(),
+            catalog_store::find_brand(db, id).await?.is_some(),
             "brand_id",
             "no such brand",
         );
@@ -200,7 +200,7 @@ pub(crate) async fn refresh_derived(db: &impl ConnectionTrait, product_id: i64) 
         .ok_or_else(|| ApiError::not_found(RESOURCE, product_id))?;
     let mut words = vec![product.title.to_lowercase()];
     if let Some(brand_id) = product.brand_id
-        && let Some(brand) = store::find_brand(db, brand_id).await?
+        && let Some(brand) = catalog_store::find_brand(db, brand_id).await?
     {
         words.push(brand.name.to_lowercase());
     }

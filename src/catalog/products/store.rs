@@ -399,20 +399,6 @@ pub async fn brands_by_id(
         .collect())
 }
 
-pub async fn find_brand(db: &impl ConnectionTrait, id: i64) -> Result<Option<brand::Model>, DbErr> {
-    brand::Entity::find_by_id(id).one(db).await
-}
-
-pub async fn find_brand_by_slug(
-    db: &impl ConnectionTrait,
-    slug: &str,
-) -> Result<Option<brand::Model>, DbErr> {
-    brand::Entity::find()
-        .filter(brand::Column::Slug.eq(slug))
-        .one(db)
-        .await
-}
-
 pub async fn recommendations(
     db: &impl ConnectionTrait,
     category_id: i64,

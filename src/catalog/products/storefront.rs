@@ -246,7 +246,7 @@ pub async fn list(
         );
     }
     if let Some(slug) = &query.brand {
-        match store::find_brand_by_slug(db, slug).await? {
+        match catalog_store::find_brand_by_slug(db, slug).await? {
             Some(brand) if brand.is_visible => {
                 select = select.filter(product::Column::BrandId.eq(brand.id));
             }
@@ -405,7 +405,9 @@ async fn build_page(
 ) -> ApiResult<StorefrontProduct> {
     let _ = state;
     let brand = match p.brand_id {
-        Some(id) => store::find_brand(db, id).await?.filter(|b| b.is_visible),
+        Some(id) => catalog_store::find_brand(db, id)
+            .await?
+            .filter(|b| b.is_visible),
         None => None,
     };
     // Categories the storefront can show, and the path to the first of them.

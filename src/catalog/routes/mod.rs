@@ -1,5 +1,6 @@
 //! HTTP routes of the catalog domain.
 
+mod brands;
 mod categories;
 mod products;
 mod types;
@@ -7,7 +8,8 @@ mod types;
 use utoipa_axum::routes;
 
 use super::{
-    CATEGORIES_READ, CATEGORIES_WRITE, PRODUCTS_READ, PRODUCTS_WRITE, TYPES_READ, TYPES_WRITE,
+    BRANDS_READ, BRANDS_WRITE, CATEGORIES_READ, CATEGORIES_WRITE, PRODUCTS_READ, PRODUCTS_WRITE,
+    TYPES_READ, TYPES_WRITE,
 };
 use crate::platform::routing::{Access, ApiRouter};
 
@@ -76,6 +78,23 @@ pub fn admin_router() -> ApiRouter {
             routes!(types::delete_attribute),
             Access::Permission(TYPES_WRITE),
         )
+        .route(
+            routes!(brands::list_brands),
+            Access::Permission(BRANDS_READ),
+        )
+        .route(routes!(brands::get_brand), Access::Permission(BRANDS_READ))
+        .route(
+            routes!(brands::create_brand),
+            Access::Permission(BRANDS_WRITE),
+        )
+        .route(
+            routes!(brands::update_brand),
+            Access::Permission(BRANDS_WRITE),
+        )
+        .route(
+            routes!(brands::delete_brand),
+            Access::Permission(BRANDS_WRITE),
+        )
 }
 
 /// Routes under `/api/v1`.
@@ -89,4 +108,6 @@ pub fn storefront_router() -> ApiRouter {
         )
         .route(routes!(products::storefront_products), Access::Public)
         .route(routes!(products::storefront_product), Access::Public)
+        .route(routes!(brands::storefront_brands), Access::Public)
+        .route(routes!(brands::storefront_brand), Access::Public)
 }
