@@ -5,6 +5,7 @@ pub mod attributes;
 pub mod entity;
 pub mod model;
 pub mod products;
+pub mod reviews;
 pub mod routes;
 pub mod service;
 pub mod store;
@@ -32,4 +33,10 @@ pub const PRODUCTS_READ: Permission = Permission::new(
 pub const PRODUCTS_WRITE: Permission = Permission::new(
     "catalog.products.write",
     "Create, edit, copy, batch-edit, delete and restore products and their SKUs",
+);
+pub const REVIEWS_READ: Permission =
+    Permission::new("catalog.reviews.read", "View product reviews");
+pub const REVIEWS_WRITE: Permission = Permission::new(
+    "catalog.reviews.write",
+    "Reply to and delete product reviews",
 );
