@@ -14,6 +14,7 @@ mod jobs;
 mod kv;
 mod oauth;
 mod ratelimit;
+mod reviews;
 mod smtp;
 mod system;
 mod tokens;
