@@ -7,6 +7,7 @@ pub mod entity;
 pub mod link_targets;
 pub mod model;
 pub mod products;
+pub mod reviews;
 pub mod routes;
 pub mod seed;
 pub mod service;
@@ -39,3 +40,9 @@ pub const PRODUCTS_WRITE: Permission = Permission::new(
 pub const BRANDS_READ: Permission = Permission::new("catalog.brands.read", "View brands");
 pub const BRANDS_WRITE: Permission =
     Permission::new("catalog.brands.write", "Create, edit and delete brands");
+pub const REVIEWS_READ: Permission =
+    Permission::new("catalog.reviews.read", "View product reviews");
+pub const REVIEWS_WRITE: Permission = Permission::new(
+    "catalog.reviews.write",
+    "Reply to and delete product reviews",
+);

@@ -182,6 +182,22 @@ pub async fn values_of(
         .await
 }
 
+/// The values of several owners for the given definitions, for a page of them at once.
+pub async fn values_of_owners(
+    db: &impl ConnectionTrait,
+    definition_ids: &[i64],
+    owner_ids: &[i64],
+) -> Result<Vec<attribute_value::Model>, DbErr> {
+    if definition_ids.is_empty() || owner_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    attribute_value::Entity::find()
+        .filter(attribute_value::Column::DefinitionId.is_in(definition_ids.iter().copied()))
+        .filter(attribute_value::Column::OwnerId.is_in(owner_ids.iter().copied()))
+        .all(db)
+        .await
+}
+
 /// Replaces the owner's values of the given definitions with `values`.
 pub async fn replace_values(
     db: &impl ConnectionTrait,

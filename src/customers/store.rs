@@ -28,6 +28,24 @@ pub async fn find_customer_by_email(
         .await
 }
 
+/// The names of the given customers, by id.
+pub async fn names_by_id(
+    db: &impl ConnectionTrait,
+    ids: &[i64],
+) -> Result<Vec<(i64, String)>, DbErr> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    customer::Entity::find()
+        .select_only()
+        .column(customer::Column::Id)
+        .column(customer::Column::Name)
+        .filter(customer::Column::Id.is_in(ids.iter().copied()))
+        .into_tuple()
+        .all(db)
+        .await
+}
+
 /// What a new customer row starts with.
 pub struct NewCustomer<'a> {
     pub email: Option<&'a str>,

@@ -16,6 +16,7 @@ mod kv;
 mod oauth;
 mod products;
 mod ratelimit;
+mod reviews;
 mod smtp;
 mod system;
 mod tokens;

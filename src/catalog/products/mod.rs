@@ -267,7 +267,7 @@ fn summary(p: product::Model, now: DateTime<Utc>) -> ProductSummary {
     }
 }
 
-pub(crate) fn media_view(state: &AppState, m: product_media::Model) -> MediaView {
+pub(crate) fn media_view(_state: &AppState, m: product_media::Model) -> MediaView {
     MediaView {
         url: format!("/media/{}", m.key),
         id: m.id,

@@ -349,6 +349,29 @@ pub async fn refresh_min_price(db: &impl ConnectionTrait, product_id: i64) -> Re
     Ok(())
 }
 
+/// Adds to (or with negative numbers takes from) a product's review tally in SQL, so
+/// concurrent reviews cannot lose each other's counts.
+pub async fn tally_rating(
+    db: &impl ConnectionTrait,
+    product_id: i64,
+    count: i32,
+    sum: i32,
+) -> Result<(), DbErr> {
+    product::Entity::update_many()
+        .col_expr(
+            product::Column::RatingCount,
+            Expr::col(product::Column::RatingCount).add(count),
+        )
+        .col_expr(
+            product::Column::RatingSum,
+            Expr::col(product::Column::RatingSum).add(sum),
+        )
+        .filter(product::Column::Id.eq(product_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 pub async fn media_of(
     db: &impl ConnectionTrait,
     product_id: i64,

@@ -397,6 +397,34 @@ async fn cards(
         .collect())
 }
 
+/// A product's rating summary: count and average from the tally kept on the product,
+/// reviews per star counted from the reviews.
+pub(crate) async fn rating_summary(
+    db: &impl ConnectionTrait,
+    p: &product::Model,
+) -> ApiResult<RatingSummary> {
+    let mut rating = RatingSummary {
+        count: p.rating_count,
+        average: rating_average(p.rating_count, p.rating_sum),
+        distribution: [0; 5],
+    };
+    let stars: Vec<(i32, i64)> = review::Entity::find()
+        .select_only()
+        .column(review::Column::Rating)
+        .column_as(Expr::col(review::Column::Id).count(), "n")
+        .filter(review::Column::ProductId.eq(p.id))
+        .group_by(review::Column::Rating)
+        .into_tuple()
+        .all(db)
+        .await?;
+    for (star, n) in stars {
+        if (1..=5).contains(&star) {
+            rating.distribution[(star - 1) as usize] = n as i32;
+        }
+    }
+    Ok(rating)
+}
+
 /// The product page as the storefront shows it, built from the database.
 async fn build_page(
     state: &AppState,
@@ -495,25 +523,7 @@ async fn build_page(
             alt: m.alt,
         })
         .collect();
-    let mut rating = RatingSummary {
-        count: p.rating_count,
-        average: rating_average(p.rating_count, p.rating_sum),
-        distribution: [0; 5],
-    };
-    let stars: Vec<(i32, i64)> = review::Entity::find()
-        .select_only()
-        .column(review::Column::Rating)
-        .column_as(Expr::col(review::Column::Id).count(), "n")
-        .filter(review::Column::ProductId.eq(p.id))
-        .group_by(review::Column::Rating)
-        .into_tuple()
-        .all(db)
-        .await?;
-    for (star, n) in stars {
-        if (1..=5).contains(&star) {
-            rating.distribution[(star - 1) as usize] = n as i32;
-        }
-    }
+    let rating = rating_summary(db, &p).await?;
     Ok(StorefrontProduct {
         in_stock: skus.iter().any(|s| s.available),
         brand: brand.map(|b| BrandLink {

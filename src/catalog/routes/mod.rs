@@ -3,13 +3,14 @@
 mod brands;
 mod categories;
 mod products;
+mod reviews;
 mod types;
 
 use utoipa_axum::routes;
 
 use super::{
     BRANDS_READ, BRANDS_WRITE, CATEGORIES_READ, CATEGORIES_WRITE, PRODUCTS_READ, PRODUCTS_WRITE,
-    TYPES_READ, TYPES_WRITE,
+    REVIEWS_READ, REVIEWS_WRITE, TYPES_READ, TYPES_WRITE,
 };
 use crate::platform::routing::{Access, ApiRouter};
 
@@ -36,6 +37,22 @@ pub fn admin_router() -> ApiRouter {
         .route(routes!(products::update_sku), products_write)
         .route(routes!(products::delete_sku), products_write)
         .route(routes!(products::set_recommendations), products_write)
+        .route(
+            routes!(reviews::list_reviews),
+            Access::Permission(REVIEWS_READ),
+        )
+        .route(
+            routes!(reviews::get_review),
+            Access::Permission(REVIEWS_READ),
+        )
+        .route(
+            routes!(reviews::reply_to_review),
+            Access::Permission(REVIEWS_WRITE),
+        )
+        .route(
+            routes!(reviews::delete_review),
+            Access::Permission(REVIEWS_WRITE),
+        )
         .route(routes!(categories::list_category_tree), read)
         .route(routes!(categories::get_category), read)
         .route(routes!(categories::create_category), write)
@@ -110,4 +127,8 @@ pub fn storefront_router() -> ApiRouter {
         .route(routes!(products::storefront_product), Access::Public)
         .route(routes!(brands::storefront_brands), Access::Public)
         .route(routes!(brands::storefront_brand), Access::Public)
+        .route(routes!(reviews::list_product_reviews), Access::Public)
+        .route(routes!(reviews::post_review), Access::Customer)
+        .route(routes!(reviews::get_my_review), Access::Customer)
+        .route(routes!(reviews::delete_my_review), Access::Customer)
 }

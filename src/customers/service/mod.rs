@@ -6,6 +6,8 @@ pub mod admin;
 pub mod feedback;
 pub mod memberships;
 
+use std::collections::HashMap;
+
 use chrono::Utc;
 use sea_orm::ActiveValue::Set;
 use sea_orm::ConnectionTrait;
@@ -150,6 +152,33 @@ pub fn check_phone(v: &mut Validator, phone: &str) {
     );
 }
 
+/// How the shop names customers in public (a review's author): the first name and the
+/// last name's initial, "Ada L.", so nothing that identifies or reaches them (the full
+/// name, the email) is shown to other shoppers.
+pub fn public_name(name: &str) -> String {
+    let words: Vec<&str> = name.split_whitespace().collect();
+    match words.as_slice() {
+        [] => "Customer".to_owned(),
+        [only] => (*only).to_owned(),
+        [first, .., last] => {
+            let initial: String = last.chars().flat_map(char::to_uppercase).take(1).collect();
+            format!("{first} {initial}.")
+        }
+    }
+}
+
+/// `public_name` of each of the given customers, by id.
+pub async fn public_names(
+    db: &impl ConnectionTrait,
+    ids: &[i64],
+) -> ApiResult<HashMap<i64, String>> {
+    Ok(store::names_by_id(db, ids)
+        .await?
+        .into_iter()
+        .map(|(id, name)| (id, public_name(&name)))
+        .collect())
+}
+
 /// The customer, locked for the transaction, for staff actions that need a live account:
 /// a deleted customer is gone (410).
 pub(crate) async fn live_customer(db: &impl ConnectionTrait, id: i64) -> ApiResult<Account> {
@@ -164,4 +193,18 @@ pub(crate) async fn live_customer(db: &impl ConnectionTrait, id: i64) -> ApiResu
         ));
     }
     Ok(customer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::public_name;
+
+    #[test]
+    fn public_names_show_first_name_and_last_initial() {
+        assert_eq!(public_name("Ada Lovelace"), "Ada L.");
+        assert_eq!(public_name("  Jean  Paul van der berg "), "Jean B.");
+        assert_eq!(public_name("Cher"), "Cher");
+        assert_eq!(public_name("Émile ßarth"), "Émile S.");
+        assert_eq!(public_name("   "), "Customer");
+    }
 }
