@@ -871,11 +871,18 @@ async fn the_storefront_filters_sorts_searches_and_pages(backend: Backend) {
         product("Chino trousers", "chino", &clothing, 6000, 1, "blue"),
     )
     .await;
-    create_product(
-        &app,
-        product("Running shoe", "runner", &shoes, 9000, 5, "red"),
+    let brand = expect_json(
+        app.post(
+            "/api/v1/admin/brands",
+            &json!({"name": "Fleet", "slug": "fleet"}),
+        )
+        .await,
+        201,
     )
     .await;
+    let mut runner = product("Running shoe", "runner", &shoes, 9000, 5, "red");
+    runner["brand_id"] = brand["id"].clone();
+    create_product(&app, runner).await;
     create_product(
         &app,
         json!({"title": "Hidden draft shirt", "slug": "draft-shirt",
@@ -943,6 +950,18 @@ async fn the_storefront_filters_sorts_searches_and_pages(backend: Backend) {
         "SKU codes and any case"
     );
     assert_eq!(get("q=zzzz").await["total"], 0);
+    let fleet = get("brand=fleet").await;
+    assert_eq!(slugs(&fleet), ["runner"]);
+    assert_eq!(
+        fleet["items"][0]["brand"],
+        json!({"id": brand["id"], "name": "Fleet", "slug": "fleet"})
+    );
+    assert_eq!(
+        slugs(&get("q=fleet").await),
+        ["runner"],
+        "brand names are searchable"
+    );
+    assert_eq!(get("brand=nobody").await["total"], 0);
     let first = get("sort=name&per_page=3").await;
     assert_eq!((slugs(&first).len(), first["total"].as_i64()), (3, Some(4)));
     assert_eq!(slugs(&get("sort=name&per_page=3&page=2").await), ["runner"]);
