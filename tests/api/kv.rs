@@ -63,6 +63,7 @@ both_stores!(
     increment_keeps_an_existing_expiry,
     custom_script_compare_and_set,
     custom_script_decrement_if_positive,
+    scripts_return_binary_values_intact,
     concurrent_script_runs_are_atomic,
     concurrent_increments_are_atomic,
     ping_answers,
@@ -334,6 +335,16 @@ return -1
     },
 };
 
+/// Returns `KEYS[1]`'s value.
+static GET_VALUE: Script = Script {
+    name: "test-get-value",
+    lua: "return redis.call('GET', KEYS[1])",
+    native: |ks, keys, _args| {
+        ks.get(&keys[0])
+            .map_or(ScriptValue::Nil, ScriptValue::from_bytes)
+    },
+};
+
 fn args(values: &[&str]) -> Vec<String> {
     values.iter().map(|v| (*v).to_owned()).collect()
 }
@@ -412,6 +423,19 @@ async fn custom_script_decrement_if_positive(kv: Arc<dyn KeyValue>) {
         kv.ttl("stock").await.unwrap().is_some(),
         "the counter keeps its expiry"
     );
+}
+
+async fn scripts_return_binary_values_intact(kv: Arc<dyn KeyValue>) {
+    let binary = vec![0u8, 159, 146, 150, 255, b'\n', 0];
+    kv.set("binary", &binary, None).await.unwrap();
+    kv.set("text", "grüße".as_bytes(), None).await.unwrap();
+    let get = |key: &'static str| {
+        let kv = kv.clone();
+        async move { kv.eval(&GET_VALUE, &[key], &[]).await.unwrap() }
+    };
+    assert_eq!(get("binary").await, ScriptValue::Bytes(binary));
+    assert_eq!(get("text").await, ScriptValue::Text("grüße".into()));
+    assert_eq!(get("missing").await, ScriptValue::Nil);
 }
 
 async fn concurrent_script_runs_are_atomic(kv: Arc<dyn KeyValue>) {
