@@ -6,6 +6,7 @@ pub mod crud;
 pub mod db;
 pub mod error;
 pub mod extract;
+pub mod hotcache;
 pub mod idempotency;
 pub mod list;
 pub mod money;
