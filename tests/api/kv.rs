@@ -10,14 +10,14 @@ use bazaar::platform::cache::{KeyValue, MemoryStore, RedisStore, Script, ScriptV
 use crate::harness;
 
 #[derive(Debug, Clone, Copy)]
-enum Store {
+pub(crate) enum Store {
     Memory,
     Redis,
 }
 
 /// A fresh store; on Redis, under a key prefix no other test uses (purged when the
 /// returned guard is dropped).
-async fn open(store: Store) -> (Arc<dyn KeyValue>, Option<harness::RedisPrefix>) {
+pub(crate) async fn open(store: Store) -> (Arc<dyn KeyValue>, Option<harness::RedisPrefix>) {
     match store {
         Store::Memory => (Arc::new(MemoryStore::new()), None),
         Store::Redis => {
@@ -35,24 +35,25 @@ async fn redis_store(prefix: &str) -> RedisStore {
 }
 
 /// Turns `async fn name(kv: Arc<dyn KeyValue>)` into the tests `name::memory` and
-/// `name::redis`.
+/// `name::redis`; other suites over the store use it too.
 macro_rules! both_stores {
     ($($name:ident),* $(,)?) => {$(
         mod $name {
             #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn memory() {
-                let (kv, _prefix) = super::open(super::Store::Memory).await;
+                let (kv, _prefix) = $crate::kv::open($crate::kv::Store::Memory).await;
                 $crate::harness::bounded(super::$name(kv)).await
             }
 
             #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn redis() {
-                let (kv, _prefix) = super::open(super::Store::Redis).await;
+                let (kv, _prefix) = $crate::kv::open($crate::kv::Store::Redis).await;
                 $crate::harness::bounded(super::$name(kv)).await
             }
         }
     )*};
 }
+pub(crate) use both_stores;
 
 both_stores!(
     get_set_delete,
