@@ -15,6 +15,9 @@ pub enum ScriptValue {
     Nil,
     Int(i64),
     Text(String),
+    /// A stored value that is not UTF-8 (e.g. a cached binary document): kept intact, where
+    /// `Text` would have to mangle it.
+    Bytes(Vec<u8>),
     List(Vec<ScriptValue>),
     /// A script error (Redis' error reply); `eval` turns it into `Err`.
     Error(String),
@@ -28,6 +31,31 @@ impl ScriptValue {
             _ => None,
         }
     }
+
+    /// A stored value as a script returns it: `Text` when it is UTF-8, else `Bytes`, the
+    /// same way a Redis reply is read, so native variants answer like their Lua twins.
+    pub fn from_bytes(bytes: Vec<u8>) -> Self {
+        match String::from_utf8(bytes) {
+            Ok(text) => ScriptValue::Text(text),
+            Err(err) => ScriptValue::Bytes(err.into_bytes()),
+        }
+    }
+
+    /// The bytes of a `Text` or `Bytes` value.
+    pub fn into_bytes(self) -> Option<Vec<u8>> {
+        match self {
+            ScriptValue::Text(text) => Some(text.into_bytes()),
+            ScriptValue::Bytes(bytes) => Some(bytes),
+            _ => None,
+        }
+    }
+}
+
+/// Where bit `offset` of a value lives, in Redis' layout (SETBIT/GETBIT): byte `offset / 8`,
+/// counting from the most significant bit. A bitmap built in memory with it can be stored
+/// with `set` and read with GETBIT.
+pub fn bit_position(offset: u64) -> (usize, u8) {
+    ((offset / 8) as usize, 0x80 >> (offset % 8))
 }
 
 /// The in-process keyspace a native script variant runs on, locked for its whole run.
@@ -124,6 +152,34 @@ impl Keyspace<'_> {
             },
         );
         Some(next)
+    }
+
+    /// EXISTS.
+    pub fn exists(&mut self, key: &str) -> bool {
+        self.live(key).is_some()
+    }
+
+    /// GETBIT: bits past the end of the value, and of a missing key, are 0.
+    pub fn get_bit(&mut self, key: &str, offset: u64) -> bool {
+        let (byte, mask) = bit_position(offset);
+        self.live(key)
+            .and_then(|e| e.value.get(byte))
+            .is_some_and(|b| b & mask != 0)
+    }
+
+    /// SETBIT to 1: the value grows with zero bytes as needed, and a missing key is created
+    /// without expiry, as in Redis.
+    pub fn set_bit(&mut self, key: &str, offset: u64) {
+        let (byte, mask) = bit_position(offset);
+        let _ = self.live(key);
+        let entry = self.map.entry(key.to_owned()).or_insert_with(|| Entry {
+            value: Vec::new(),
+            expires_at: None,
+        });
+        if entry.value.len() <= byte {
+            entry.value.resize(byte + 1, 0);
+        }
+        entry.value[byte] |= mask;
     }
 
     /// PEXPIRE on an existing key.
@@ -347,9 +403,7 @@ impl KeyValue for RedisStore {
 fn from_redis(value: redis::Value) -> ScriptValue {
     match value {
         redis::Value::Int(n) => ScriptValue::Int(n),
-        redis::Value::BulkString(bytes) => {
-            ScriptValue::Text(String::from_utf8_lossy(&bytes).into_owned())
-        }
+        redis::Value::BulkString(bytes) => ScriptValue::from_bytes(bytes),
         redis::Value::SimpleString(s) => ScriptValue::Text(s),
         redis::Value::Okay => ScriptValue::Text("OK".into()),
         redis::Value::Array(items) | redis::Value::Set(items) => {

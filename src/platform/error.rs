@@ -34,7 +34,7 @@ pub struct Problem {
 
 /// An error that becomes a problem response. Handlers return it with `?`; internal
 /// failures are logged in full and shown to the client only as an opaque 500.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ApiError {
     status: StatusCode,
     code: Cow<'static, str>,

@@ -6,6 +6,7 @@ pub mod crud;
 pub mod db;
 pub mod error;
 pub mod extract;
+pub mod hotcache;
 pub mod html;
 pub mod idempotency;
 pub mod list;

@@ -10,14 +10,14 @@ use bazaar::platform::cache::{KeyValue, MemoryStore, RedisStore, Script, ScriptV
 use crate::harness;
 
 #[derive(Debug, Clone, Copy)]
-enum Store {
+pub(crate) enum Store {
     Memory,
     Redis,
 }
 
 /// A fresh store; on Redis, under a key prefix no other test uses (purged when the
 /// returned guard is dropped).
-async fn open(store: Store) -> (Arc<dyn KeyValue>, Option<harness::RedisPrefix>) {
+pub(crate) async fn open(store: Store) -> (Arc<dyn KeyValue>, Option<harness::RedisPrefix>) {
     match store {
         Store::Memory => (Arc::new(MemoryStore::new()), None),
         Store::Redis => {
@@ -35,24 +35,25 @@ async fn redis_store(prefix: &str) -> RedisStore {
 }
 
 /// Turns `async fn name(kv: Arc<dyn KeyValue>)` into the tests `name::memory` and
-/// `name::redis`.
+/// `name::redis`; other suites over the store use it too.
 macro_rules! both_stores {
     ($($name:ident),* $(,)?) => {$(
         mod $name {
             #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn memory() {
-                let (kv, _prefix) = super::open(super::Store::Memory).await;
+                let (kv, _prefix) = $crate::kv::open($crate::kv::Store::Memory).await;
                 $crate::harness::bounded(super::$name(kv)).await
             }
 
             #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn redis() {
-                let (kv, _prefix) = super::open(super::Store::Redis).await;
+                let (kv, _prefix) = $crate::kv::open($crate::kv::Store::Redis).await;
                 $crate::harness::bounded(super::$name(kv)).await
             }
         }
     )*};
 }
+pub(crate) use both_stores;
 
 both_stores!(
     get_set_delete,
@@ -63,6 +64,7 @@ both_stores!(
     increment_keeps_an_existing_expiry,
     custom_script_compare_and_set,
     custom_script_decrement_if_positive,
+    scripts_return_binary_values_intact,
     concurrent_script_runs_are_atomic,
     concurrent_increments_are_atomic,
     ping_answers,
@@ -334,6 +336,16 @@ return -1
     },
 };
 
+/// Returns `KEYS[1]`'s value.
+static GET_VALUE: Script = Script {
+    name: "test-get-value",
+    lua: "return redis.call('GET', KEYS[1])",
+    native: |ks, keys, _args| {
+        ks.get(&keys[0])
+            .map_or(ScriptValue::Nil, ScriptValue::from_bytes)
+    },
+};
+
 fn args(values: &[&str]) -> Vec<String> {
     values.iter().map(|v| (*v).to_owned()).collect()
 }
@@ -412,6 +424,19 @@ async fn custom_script_decrement_if_positive(kv: Arc<dyn KeyValue>) {
         kv.ttl("stock").await.unwrap().is_some(),
         "the counter keeps its expiry"
     );
+}
+
+async fn scripts_return_binary_values_intact(kv: Arc<dyn KeyValue>) {
+    let binary = vec![0u8, 159, 146, 150, 255, b'\n', 0];
+    kv.set("binary", &binary, None).await.unwrap();
+    kv.set("text", "grüße".as_bytes(), None).await.unwrap();
+    let get = |key: &'static str| {
+        let kv = kv.clone();
+        async move { kv.eval(&GET_VALUE, &[key], &[]).await.unwrap() }
+    };
+    assert_eq!(get("binary").await, ScriptValue::Bytes(binary));
+    assert_eq!(get("text").await, ScriptValue::Text("grüße".into()));
+    assert_eq!(get("missing").await, ScriptValue::Nil);
 }
 
 async fn concurrent_script_runs_are_atomic(kv: Arc<dyn KeyValue>) {

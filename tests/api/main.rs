@@ -10,6 +10,7 @@ mod cli;
 mod content;
 mod conventions;
 mod customers;
+mod hotcache;
 mod identity;
 mod jobs;
 mod kv;
