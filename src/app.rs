@@ -55,6 +55,8 @@ pub struct App {
     pub keys: Arc<KeyRing>,
     /// Third-party login providers.
     pub oauth: identity::oauth::Providers,
+    /// The storefront's hot-read caches of product pages and lists.
+    pub catalog: crate::catalog::cache::CatalogCaches,
     openapi: OpenApi,
     /// The API routes, built once with `openapi` so the two always agree.
     routes: Router<AppState>,
@@ -176,6 +178,7 @@ impl App {
             Duration::from_secs(config.auth.tokens.access_ttl_secs),
         )?);
         let oauth = identity::oauth::Providers::from_config(&config)?;
+        let catalog = crate::catalog::cache::CatalogCaches::from_config(&config.catalog);
         Ok(Self {
             config,
             db,
@@ -185,6 +188,7 @@ impl App {
             mailer,
             keys,
             oauth,
+            catalog,
             openapi: doc,
             routes,
             metrics: telemetry::metrics_handle(),
@@ -450,6 +454,16 @@ impl Server {
 pub async fn build(config: Config) -> anyhow::Result<Server> {
     let listen = config.listen;
     let state = AppState(Arc::new(App::open(config).await?));
+    // Before serving, so unknown product slugs are turned away from the first request.
+    if tokio::time::timeout(
+        Duration::from_secs(60),
+        crate::catalog::cache::ensure_slug_filter(&state),
+    )
+    .await
+    .is_err()
+    {
+        tracing::warn!("the product slug filter is still building; serving without it");
+    }
     let listener = bind(listen)?;
     let addr = listener.local_addr()?;
     let app = router(state.clone());

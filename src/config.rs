@@ -26,6 +26,39 @@ pub struct Config {
     pub jobs: JobsConfig,
     pub email: EmailConfig,
     pub rate_limits: RateLimitsConfig,
+    pub catalog: CatalogConfig,
+}
+
+/// The storefront's hot-read cache of product pages and lists (in the key-value store:
+/// in-process, or Redis shared by every instance).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CatalogConfig {
+    /// Off, every storefront read queries the database (for measuring the cache's worth).
+    pub hot_cache: bool,
+    /// Product pages live this long plus a random share of `cache_jitter_secs`.
+    pub cache_ttl_secs: u64,
+    pub cache_jitter_secs: u64,
+    /// Unknown slugs are remembered this long.
+    pub miss_ttl_secs: u64,
+    /// Product list pages live this long; every product write drops them all at once.
+    pub list_ttl_secs: u64,
+    /// The number of products the filter of existing slugs is sized for (1% false
+    /// positives there; more products only let more unknown slugs reach the database).
+    pub expected_products: u64,
+}
+
+impl Default for CatalogConfig {
+    fn default() -> Self {
+        Self {
+            hot_cache: true,
+            cache_ttl_secs: 600,
+            cache_jitter_secs: 120,
+            miss_ttl_secs: 30,
+            list_ttl_secs: 60,
+            expected_products: 1_000_000,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -353,6 +386,7 @@ impl Default for Config {
             jobs: JobsConfig::default(),
             email: EmailConfig::default(),
             rate_limits: RateLimitsConfig::default(),
+            catalog: CatalogConfig::default(),
         }
     }
 }

@@ -395,6 +395,7 @@ pub async fn update_attribute(
     .await?;
     let updated = find_or_404::<attribute_definition::Entity>(&txn, id, "attribute").await?;
     txn.commit().await?;
+    super::cache::catalog_changed(state).await;
     Ok(view(updated))
 }
 
@@ -419,6 +420,7 @@ pub async fn delete_attribute(state: &AppState, actor: &Actor<'_>, id: i64) -> A
     )
     .await?;
     txn.commit().await?;
+    super::cache::catalog_changed(state).await;
     Ok(())
 }
 

@@ -381,6 +381,7 @@ pub async fn update_brand(
     )
     .await?;
     txn.commit().await?;
+    super::cache::catalog_changed(state).await;
     Ok(updated.into())
 }
 
@@ -411,6 +412,7 @@ pub async fn delete_brand(state: &AppState, actor: &Actor<'_>, id: i64) -> ApiRe
     )
     .await?;
     txn.commit().await?;
+    super::cache::catalog_changed(state).await;
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 
 pub mod attributes;
 pub mod brands;
+pub mod cache;
 pub mod entity;
 pub mod link_targets;
 pub mod model;

@@ -333,6 +333,7 @@ pub async fn update_category(
     let view = detail(&txn, updated).await?;
     txn.commit().await?;
     STOREFRONT_TREE.invalidate(state.kv.as_ref()).await;
+    super::cache::catalog_changed(state).await;
     Ok(view)
 }
 
@@ -359,6 +360,7 @@ pub async fn delete_category(state: &AppState, actor: &Actor<'_>, id: i64) -> Ap
     .await?;
     txn.commit().await?;
     STOREFRONT_TREE.invalidate(state.kv.as_ref()).await;
+    super::cache::catalog_changed(state).await;
     Ok(())
 }
 

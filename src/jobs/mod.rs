@@ -257,6 +257,7 @@ pub fn catalogue(config: &Config) -> Registry {
     crate::notify::jobs::register(&mut registry);
     registry.job::<crate::identity::accounts::SendAccountLink>();
     crate::customers::jobs::register(&mut registry);
+    crate::catalog::cache::register(&mut registry);
     registry
 }
 

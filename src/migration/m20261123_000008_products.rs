@@ -86,6 +86,9 @@ impl MigrationTrait for Migration {
             .create_index(index("products", &["status", "publish_at"], false))
             .await?;
         manager
+            .create_index(index("products", &["status", "unpublish_at"], false))
+            .await?;
+        manager
             .create_index(index("products", &["brand_id"], false))
             .await?;
         manager

@@ -15,6 +15,7 @@ mod identity;
 mod jobs;
 mod kv;
 mod oauth;
+mod product_cache;
 mod products;
 mod ratelimit;
 mod reviews;

@@ -21,10 +21,10 @@ use model::{
     ProductSummary, ProductView, SetRecommendations, UpdateProduct,
 };
 
-use super::attributes;
 use super::entity::{attribute_value, category, product, product_media, sku};
 use super::model::{AttributeScope, AttributeValues};
 use super::store as catalog_store;
+use super::{attributes, cache};
 use crate::app::AppState;
 use crate::identity::service::{Actor, audit};
 use crate::platform::concurrency::{Expected, update_versioned};
@@ -73,7 +73,7 @@ pub(crate) async fn load_product(db: &impl ConnectionTrait, id: i64) -> ApiResul
 
 /// Tells the storefront's caches that the product changed. Call after the commit.
 pub(crate) async fn after_write(state: &AppState, product: &product::Model) {
-    storefront::forget(state, &product.slug).await;
+    cache::product_changed(state, &product.slug).await;
 }
 
 /// The listing window is kept to whole seconds, the storefront's resolution.
@@ -456,7 +456,7 @@ pub async fn create_product(
     let product = load_product(&txn, created.id).await?;
     let view = view(state, &txn, product.clone()).await?;
     txn.commit().await?;
-    storefront::remember_slug(state, &product.slug).await;
+    cache::slug_added(state, &product.slug).await;
     after_write(state, &product).await;
     Ok(view)
 }
@@ -619,7 +619,7 @@ pub async fn update_product(
     let view = view(state, &txn, updated.clone()).await?;
     txn.commit().await?;
     if updated.slug != current.slug {
-        storefront::remember_slug(state, &updated.slug).await;
+        cache::slug_added(state, &updated.slug).await;
         after_write(state, &current).await;
     }
     after_write(state, &updated).await;
@@ -714,7 +714,7 @@ pub async fn restore_product(
     let restored = load_product(&txn, id).await?;
     let view = view(state, &txn, restored.clone()).await?;
     txn.commit().await?;
-    storefront::remember_slug(state, &restored.slug).await;
+    cache::slug_added(state, &restored.slug).await;
     after_write(state, &restored).await;
     Ok(view)
 }
@@ -844,7 +844,7 @@ pub async fn copy_product(state: &AppState, actor: &Actor<'_>, id: i64) -> ApiRe
     let copy = load_product(&txn, copy.id).await?;
     let view = view(state, &txn, copy.clone()).await?;
     txn.commit().await?;
-    storefront::remember_slug(state, &copy.slug).await;
+    cache::slug_added(state, &copy.slug).await;
     Ok(view)
 }
 

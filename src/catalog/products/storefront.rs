@@ -3,6 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use axum::body::Bytes;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Order, Query, SimpleExpr};
 use sea_orm::{
@@ -191,11 +192,100 @@ fn rating_average(count: i32, sum: i32) -> Option<f64> {
     (count > 0).then(|| (f64::from(sum) / f64::from(count) * 100.0).round() / 100.0)
 }
 
-/// The storefront product list: only listed products inside their window.
-pub async fn list(
-    state: &AppState,
-    query: &StorefrontProductQuery,
-) -> ApiResult<Page<ProductCard>> {
+/// The storefront product list as JSON, from the list cache when on. An entry also holds
+/// the next moment any listing window opens or closes, and is reloaded from then on, so
+/// cached lists honour windows to the second like product pages do.
+pub async fn list_json(state: &AppState, query: &StorefrontProductQuery) -> ApiResult<Bytes> {
+    check_list_query(query)?;
+    let Some(cache) = &state.catalog.lists else {
+        return Ok(Bytes::from(load_list(state, query).await?));
+    };
+    let key = list_key(query);
+    let kv = state.kv.as_ref();
+    for _ in 0..2 {
+        let entry = cache
+            .get_or_load(kv, &key, || async {
+                Ok(Some(load_list(state, query).await?))
+            })
+            .await?
+            .ok_or_else(|| ApiError::internal("a product list was cached as missing"))?;
+        if entry.len() >= 8 {
+            let until = i64::from_be_bytes(entry[0..8].try_into().unwrap_or([0; 8]));
+            if Utc::now().timestamp() < until {
+                return Ok(entry.slice(8..));
+            }
+        }
+        // A window opened or closed since: every cached list may be wrong.
+        cache.invalidate_all(kv).await;
+    }
+    let entry = load_list(state, query).await?;
+    Ok(Bytes::from(entry).slice(8..))
+}
+
+/// One cache key per distinct query (normalised), hashed to a fixed length.
+fn list_key(query: &StorefrontProductQuery) -> String {
+    use sha2::{Digest, Sha256};
+    let q = query
+        .q
+        .as_deref()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase();
+    let canonical = format!(
+        "{q}\u{1f}{:?}\u{1f}{:?}\u{1f}{:?}\u{1f}{:?}\u{1f}{:?}\u{1f}{}\u{1f}{:?}\u{1f}{:?}\u{1f}{:?}",
+        query.category,
+        query.brand,
+        query.min_price,
+        query.max_price,
+        query.attributes,
+        query.in_stock,
+        query.sort,
+        query.page.unwrap_or(1),
+        query.per_page.unwrap_or(DEFAULT_PER_PAGE),
+    );
+    hex::encode(Sha256::digest(canonical.as_bytes()))
+}
+
+/// The list JSON behind 8 bytes: until when (Unix seconds) it can be served.
+async fn load_list(state: &AppState, query: &StorefrontProductQuery) -> ApiResult<Vec<u8>> {
+    let now = Utc::now();
+    let page = list(state, query).await?;
+    let until = next_window_change(state.db.reader(), now)
+        .await?
+        .map_or(i64::MAX, |t| t.timestamp());
+    let mut bytes = until.to_be_bytes().to_vec();
+    serde_json::to_writer(&mut bytes, &page).map_err(ApiError::internal)?;
+    Ok(bytes)
+}
+
+/// The next moment a listed product's window opens or closes.
+async fn next_window_change(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+) -> ApiResult<Option<DateTime<Utc>>> {
+    let mut next: Option<DateTime<Utc>> = None;
+    for column in [product::Column::PublishAt, product::Column::UnpublishAt] {
+        let at: Option<DateTime<Utc>> = product::Entity::find()
+            .select_only()
+            .column_as(column.min(), "at")
+            .filter(product::Column::Status.eq(super::model::ProductStatus::Listed.as_str()))
+            .filter(product::Column::DeletedAt.is_null())
+            .filter(column.gt(now))
+            .into_tuple::<Option<DateTime<Utc>>>()
+            .one(db)
+            .await?
+            .flatten();
+        next = match (next, at) {
+            (Some(a), Some(b)) => Some(std::cmp::min(a, b)),
+            (a, b) => a.or(b),
+        };
+    }
+    Ok(next)
+}
+
+fn check_list_query(query: &StorefrontProductQuery) -> ApiResult<()> {
     let mut v = Validator::default();
     let per_page = query.per_page.unwrap_or(DEFAULT_PER_PAGE);
     let page = query.page.unwrap_or(1);
@@ -217,7 +307,23 @@ pub async fn list(
         "q",
         "must be at most 200 characters",
     );
+    v.check(
+        query.attributes.as_ref().is_none_or(|a| a.len() <= 1000),
+        "attributes",
+        "must be at most 1000 characters",
+    );
     v.finish()?;
+    if let Some(raw) = &query.attributes {
+        parse_attribute_filters(raw)?;
+    }
+    Ok(())
+}
+
+/// The storefront product list: only listed products inside their window.
+async fn list(state: &AppState, query: &StorefrontProductQuery) -> ApiResult<Page<ProductCard>> {
+    let per_page = query.per_page.unwrap_or(DEFAULT_PER_PAGE);
+    let page = query.page.unwrap_or(1);
+    let q = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
     let filters = match &query.attributes {
         Some(raw) => parse_attribute_filters(raw)?,
         None => Vec::new(),
@@ -603,19 +709,30 @@ async fn load_page(state: &AppState, slug: &str) -> ApiResult<Option<Vec<u8>>> {
 }
 
 /// The product page's JSON, or 404 when no listed product with `slug` shows now.
-pub async fn product_page(state: &AppState, slug: &str) -> ApiResult<Vec<u8>> {
+pub async fn product_page(state: &AppState, slug: &str) -> ApiResult<Bytes> {
     let missing = || ApiError::not_found("product", slug);
-    let cached = load_page(state, slug).await?.ok_or_else(missing)?;
-    CachedPage::visible_at(&cached, Utc::now())
-        .map(<[u8]>::to_vec)
-        .ok_or_else(missing)
+    // Not a slug at all: no need to ask the cache or the database.
+    let mut v = Validator::default();
+    v.slug(slug, "slug");
+    if v.finish().is_err() {
+        return Err(missing());
+    }
+    let entry = match &state.catalog.pages {
+        Some(cache) => {
+            cache
+                .get_or_load(state.kv.as_ref(), slug, || load_page(state, slug))
+                .await?
+        }
+        None => load_page(state, slug).await?.map(Bytes::from),
+    };
+    let entry = entry.ok_or_else(missing)?;
+    let visible = CachedPage::visible_at(&entry, Utc::now()).is_some();
+    if visible {
+        Ok(entry.slice(CachedPage::HEADER..))
+    } else {
+        Err(missing())
+    }
 }
-
-/// Drops the cached page of `slug` (after a write to the product or what it shows).
-pub(crate) async fn forget(_state: &AppState, _slug: &str) {}
-
-/// Makes a new slug known to the cache's filter of existing slugs.
-pub(crate) async fn remember_slug(_state: &AppState, _slug: &str) {}
 
 #[cfg(test)]
 mod tests {

@@ -245,8 +245,9 @@ pub async fn set_recommendations(
 pub async fn storefront_products(
     State(state): State<AppState>,
     Query(query): Query<StorefrontProductQuery>,
-) -> ApiResult<Json<Page<ProductCard>>> {
-    Ok(Json(storefront::list(&state, &query).await?))
+) -> ApiResult<impl IntoResponse> {
+    let json = storefront::list_json(&state, &query).await?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], json))
 }
 
 /// A product page: SKUs, media, attributes, breadcrumbs and rating summary.
