@@ -18,8 +18,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
+use tower_http::compression::predicate::{DefaultPredicate, NotForContentType, Predicate};
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
@@ -232,9 +232,12 @@ pub fn router(state: AppState) -> Router {
         .with_state(state.clone())
         .layer(from_fn(crate::platform::ratelimit::limit_requests))
         .layer(Extension(state.clone()))
-        .layer(axum::extract::DefaultBodyLimit::max(config.http.body_limit_bytes))
-        .layer(RequestBodyLimitLayer::new(config.http.body_limit_bytes))
-        .layer(CompressionLayer::new())
+        // Body limits are per route (`ApiRouter::route`), so upload routes can lift theirs.
+        // Images are compressed already, and so is video.
+        .layer(CompressionLayer::new().compress_when(
+            DefaultPredicate::new()
+                .and(NotForContentType::const_new("video/")),
+        ))
         .layer(cors)
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,

@@ -2,10 +2,15 @@
 //! permission list is read off the routes and cannot drift from them.
 
 use std::collections::BTreeMap;
+use std::convert::Infallible;
 
 use axum::Router;
-use axum::extract::Request;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{StatusCode, header};
 use axum::middleware::{Next, from_fn};
+use axum::response::{IntoResponse, Response as HttpResponse};
+use http_body_util::Limited;
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa::openapi::extensions::Extensions;
@@ -16,6 +21,7 @@ use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter, UtoipaMethodRouterE
 
 use crate::app::AppState;
 use crate::identity::guard;
+use crate::platform::ApiError;
 use crate::platform::error::PROBLEM_JSON;
 use crate::platform::idempotency;
 
@@ -64,16 +70,34 @@ impl ApiRouter {
     }
 
     /// Registers the handlers of `routes!(…)` guarded by `access`; writes that carry an
-    /// `Idempotency-Key` are replayed rather than run twice.
+    /// `Idempotency-Key` are replayed rather than run twice. Bodies are limited to
+    /// `http.body_limit_bytes`.
     pub fn route(self, route: UtoipaMethodRouter<AppState>, access: Access) -> Self {
+        self.add(route, access, BodySize::General)
+    }
+
+    /// `route` for handlers that take media uploads: their bodies may be as large as the
+    /// largest file `media.max_*_bytes` allows, and the handler enforces the limit of the
+    /// file's kind while it reads.
+    pub fn upload_route(self, route: UtoipaMethodRouter<AppState>, access: Access) -> Self {
+        self.add(route, access, BodySize::Upload)
+    }
+
+    fn add(self, route: UtoipaMethodRouter<AppState>, access: Access, size: BodySize) -> Self {
         let (schemas, mut paths, method_router) = route;
         for item in paths.paths.values_mut() {
             for (_, operation) in operations_mut(item) {
                 describe_access(operation, access);
             }
         }
+        // Outermost first: the guard, so an anonymous client cannot make us read a large
+        // body; then the limit, which the extractors' own default must not undercut.
         let route = (schemas, paths, method_router)
-            .layer(from_fn(idempotency::replay_or_record))
+            .layer::<_, Infallible>(from_fn(idempotency::replay_or_record))
+            .layer::<_, Infallible>(DefaultBodyLimit::disable())
+            .layer(from_fn(move |req: Request, next: Next| {
+                limit_body(size, req, next)
+            }))
             .layer(from_fn(move |req: Request, next: Next| {
                 guard::enforce(access, req, next)
             }));
@@ -89,8 +113,48 @@ impl ApiRouter {
     }
 
     pub fn split(self) -> (Router<AppState>, OpenApi) {
-        self.0.split_for_parts()
+        let (router, mut doc) = self.0.split_for_parts();
+        // axum's catch-all `{*key}` is a plain `{key}` parameter in OpenAPI.
+        doc.paths.paths = std::mem::take(&mut doc.paths.paths)
+            .into_iter()
+            .map(|(path, item)| (path.replace("{*", "{"), item))
+            .collect();
+        (router, doc)
     }
+}
+
+/// Which body limit a route has.
+#[derive(Debug, Clone, Copy)]
+enum BodySize {
+    General,
+    Upload,
+}
+
+/// Refuses a body over the route's limit: at once when `Content-Length` says so, else as
+/// soon as reading passes it.
+async fn limit_body(size: BodySize, req: Request, next: Next) -> HttpResponse {
+    let Some(state) = req.extensions().get::<AppState>() else {
+        return next.run(req).await;
+    };
+    let limit = match size {
+        BodySize::General => state.config.http.body_limit_bytes,
+        BodySize::Upload => state.config.media.upload_body_limit(),
+    };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit as u64) {
+        return ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload-too-large",
+            "the request body is too large",
+        )
+        .into_response();
+    }
+    next.run(req.map(|body| Body::new(Limited::new(body, limit))))
+        .await
 }
 
 fn describe_access(operation: &mut Operation, access: Access) {
