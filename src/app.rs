@@ -32,6 +32,7 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::config::Config;
 use crate::identity::keys::KeyRing;
 use crate::jobs::{self, Registry, scheduler::Scheduler, worker::WorkerPool};
+use crate::media::{self, MediaStore};
 use crate::notify::{self, email::Mailer};
 use crate::platform::cache::{self, SharedKeyValue};
 use crate::platform::db::Db;
@@ -55,6 +56,8 @@ pub struct App {
     pub keys: Arc<KeyRing>,
     /// Third-party login providers.
     pub oauth: identity::oauth::Providers,
+    /// Images and video of products, brands, ads and pages.
+    pub media: MediaStore,
     openapi: OpenApi,
     /// The API routes, built once with `openapi` so the two always agree.
     routes: Router<AppState>,
@@ -90,7 +93,8 @@ fn api() -> (Router<AppState>, OpenApi) {
         .merge(system::routes::admin_router())
         .merge(jobs::routes::admin_router())
         .merge(notify::routes::admin_router())
-        .merge(content::routes::admin_router());
+        .merge(content::routes::admin_router())
+        .merge(media::routes::admin_router());
     let storefront = system::routes::storefront_router()
         .merge(identity::routes::storefront_router())
         .merge(customers::routes::storefront_router())
@@ -100,7 +104,8 @@ fn api() -> (Router<AppState>, OpenApi) {
         .route(routes!(healthz), Access::Public)
         .route(routes!(readyz), Access::Public)
         .route(routes!(render_metrics), Access::Public)
-        .route(routes!(identity::routes::tokens::get_jwks), Access::Public);
+        .route(routes!(identity::routes::tokens::get_jwks), Access::Public)
+        .merge(media::routes::public_router());
     let (router, api) = ApiRouter::new()
         .nest("/api/v1/admin", admin)
         .nest("/api/v1", storefront)
@@ -176,6 +181,7 @@ impl App {
             Duration::from_secs(config.auth.tokens.access_ttl_secs),
         )?);
         let oauth = identity::oauth::Providers::from_config(&config)?;
+        let media = MediaStore::open(&config)?;
         Ok(Self {
             config,
             db,
@@ -185,6 +191,7 @@ impl App {
             mailer,
             keys,
             oauth,
+            media,
             openapi: doc,
             routes,
             metrics: telemetry::metrics_handle(),
