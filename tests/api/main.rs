@@ -12,6 +12,7 @@ mod customers;
 mod identity;
 mod jobs;
 mod kv;
+mod media;
 mod oauth;
 mod ratelimit;
 mod smtp;
