@@ -246,9 +246,16 @@ pub fn router(state: AppState) -> Router {
                 .and(NotForContentType::const_new("video/")),
         ))
         .layer(cors)
+        // Routes have their own time limits (`ApiRouter::route`); this one bounds
+        // everything else, and no route is given longer.
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(config.http.request_timeout_secs),
+            Duration::from_secs(
+                config
+                    .http
+                    .request_timeout_secs
+                    .max(config.media.upload_timeout_secs),
+            ),
         ))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::internal("a handler panicked").into_response()

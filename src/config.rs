@@ -328,6 +328,9 @@ pub struct MediaConfig {
     pub s3: Option<S3Config>,
     pub max_image_bytes: u64,
     pub max_video_bytes: u64,
+    /// How long an upload request may take, its body arriving included (a large video on
+    /// a slow link); other requests have `http.request_timeout_secs`.
+    pub upload_timeout_secs: u64,
     /// Base of the URLs handed out for stored files (a CDN or the bucket's public address);
     /// unset, Bazaar serves them itself at `/media/…`.
     pub public_base_url: Option<String>,
@@ -387,6 +390,7 @@ impl Default for MediaConfig {
             s3: None,
             max_image_bytes: 10 * 1024 * 1024,
             max_video_bytes: 200 * 1024 * 1024,
+            upload_timeout_secs: 600,
             public_base_url: None,
         }
     }
@@ -626,6 +630,11 @@ impl Config {
         if media.max_image_bytes == 0 || media.max_video_bytes == 0 {
             return Err(ConfigError(
                 "media.max_image_bytes and media.max_video_bytes: must be positive".into(),
+            ));
+        }
+        if media.upload_timeout_secs == 0 {
+            return Err(ConfigError(
+                "media.upload_timeout_secs: must be positive".into(),
             ));
         }
         if media.backend == MediaBackend::S3 {

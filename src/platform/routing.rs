@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
@@ -71,35 +72,39 @@ impl ApiRouter {
 
     /// Registers the handlers of `routes!(…)` guarded by `access`; writes that carry an
     /// `Idempotency-Key` are replayed rather than run twice. Bodies are limited to
-    /// `http.body_limit_bytes`.
+    /// `http.body_limit_bytes`, time to `http.request_timeout_secs`.
     pub fn route(self, route: UtoipaMethodRouter<AppState>, access: Access) -> Self {
-        self.add(route, access, BodySize::General)
+        self.add(route, access, Budget::General)
     }
 
     /// `route` for handlers that take media uploads: their bodies may be as large as the
-    /// largest file `media.max_*_bytes` allows, and the handler enforces the limit of the
-    /// file's kind while it reads.
+    /// largest file `media.max_*_bytes` allows (the handler enforces the limit of the
+    /// file's kind while it reads), and may take `media.upload_timeout_secs` to arrive.
     pub fn upload_route(self, route: UtoipaMethodRouter<AppState>, access: Access) -> Self {
-        self.add(route, access, BodySize::Upload)
+        self.add(route, access, Budget::Upload)
     }
 
-    fn add(self, route: UtoipaMethodRouter<AppState>, access: Access, size: BodySize) -> Self {
+    fn add(self, route: UtoipaMethodRouter<AppState>, access: Access, budget: Budget) -> Self {
         let (schemas, mut paths, method_router) = route;
         for item in paths.paths.values_mut() {
             for (_, operation) in operations_mut(item) {
                 describe_access(operation, access);
             }
         }
-        // Outermost first: the guard, so an anonymous client cannot make us read a large
-        // body; then the limit, which the extractors' own default must not undercut.
+        // Layers run last to first: the time limit; the guard, so an anonymous client
+        // cannot make us read a large body; then the body limit, which the extractors' own
+        // default must not undercut.
         let route = (schemas, paths, method_router)
             .layer::<_, Infallible>(from_fn(idempotency::replay_or_record))
             .layer::<_, Infallible>(DefaultBodyLimit::disable())
             .layer(from_fn(move |req: Request, next: Next| {
-                limit_body(size, req, next)
+                limit_body(budget, req, next)
             }))
             .layer(from_fn(move |req: Request, next: Next| {
                 guard::enforce(access, req, next)
+            }))
+            .layer(from_fn(move |req: Request, next: Next| {
+                limit_time(budget, req, next)
             }));
         Self(self.0.routes(route))
     }
@@ -123,22 +128,43 @@ impl ApiRouter {
     }
 }
 
-/// Which body limit a route has.
+/// The body size and time a route's requests may take.
 #[derive(Debug, Clone, Copy)]
-enum BodySize {
+enum Budget {
     General,
     Upload,
 }
 
-/// Refuses a body over the route's limit: at once when `Content-Length` says so, else as
-/// soon as reading passes it.
-async fn limit_body(size: BodySize, req: Request, next: Next) -> HttpResponse {
+/// Answers 408 when a request (its body arriving included) outlasts its route's time.
+async fn limit_time(budget: Budget, req: Request, next: Next) -> HttpResponse {
     let Some(state) = req.extensions().get::<AppState>() else {
         return next.run(req).await;
     };
-    let limit = match size {
-        BodySize::General => state.config.http.body_limit_bytes,
-        BodySize::Upload => state.config.media.upload_body_limit(),
+    let secs = match budget {
+        Budget::General => state.config.http.request_timeout_secs,
+        Budget::Upload => state.config.media.upload_timeout_secs,
+    };
+    tokio::time::timeout(Duration::from_secs(secs), next.run(req))
+        .await
+        .unwrap_or_else(|_| {
+            ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "request-timeout",
+                "the request took too long",
+            )
+            .into_response()
+        })
+}
+
+/// Refuses a body over the route's limit: at once when `Content-Length` says so, else as
+/// soon as reading passes it.
+async fn limit_body(budget: Budget, req: Request, next: Next) -> HttpResponse {
+    let Some(state) = req.extensions().get::<AppState>() else {
+        return next.run(req).await;
+    };
+    let limit = match budget {
+        Budget::General => state.config.http.body_limit_bytes,
+        Budget::Upload => state.config.media.upload_body_limit(),
     };
     let declared = req
         .headers()

@@ -18,8 +18,8 @@ use reqwest::header::{CONTENT_TYPE, HeaderValue};
 use reqwest::{Method, Response};
 
 use crate::harness::{
-    self, Backend, TestApp, both_backends, create_staff, expect_json, expect_problem, login,
-    login_as_superuser, raw_http, send, spawn, spawn_with,
+    self, Backend, CSRF_HEADER, SESSION_COOKIE, TestApp, both_backends, create_staff, expect_json,
+    expect_problem, login, login_as_superuser, raw_http, send, spawn, spawn_with,
 };
 
 both_backends!(
@@ -27,6 +27,7 @@ both_backends!(
     uploads_are_checked_by_their_bytes_and_size,
     uploads_need_the_media_permission,
     videos_may_exceed_the_general_body_limit,
+    uploads_may_take_longer_than_other_requests,
     only_well_formed_keys_are_served,
 );
 
@@ -243,6 +244,53 @@ async fn videos_may_exceed_the_general_body_limit(backend: Backend) {
     let big_json = serde_json::json!({ "name": "x".repeat(4096) });
     let response = app.post("/api/v1/admin/content/ads", &big_json).await;
     expect_problem(response, 413, "payload-too-large").await;
+    app.shutdown().await;
+}
+
+/// A large video on a slow link takes longer than `http.request_timeout_secs` to arrive.
+async fn uploads_may_take_longer_than_other_requests(backend: Backend) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let app = spawn_with(backend, |config| {
+        config.http.request_timeout_secs = 1;
+        config.media.upload_timeout_secs = 30;
+    })
+    .await;
+    create_staff(&app, "slow@example.com", "a long password 3", true, &[]).await;
+    let signed_in = login(&app, "slow@example.com", "a long password 3").await;
+    let cookie = signed_in
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok()?.split(';').next())
+        .find(|c| c.starts_with(&format!("{SESSION_COOKIE}=")))
+        .expect("no session cookie")
+        .to_owned();
+    let csrf = app.csrf_token().unwrap();
+
+    let body = form(
+        "file",
+        "slow.png",
+        "image/png",
+        &placeholder_png(32, 32, [9, 9, 9], 5),
+    );
+    let (first, rest) = body.split_at(body.len() / 2);
+    let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let head = format!(
+        "POST {UPLOAD} HTTP/1.1\r\nHost: {}\r\nCookie: {cookie}\r\n{CSRF_HEADER}: {csrf}\r\n\
+         Content-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n",
+        app.addr,
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(first).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    stream.write_all(rest).await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
     app.shutdown().await;
 }
 
