@@ -11,7 +11,7 @@ use utoipa_axum::routes;
 
 use super::MEDIA_WRITE;
 use super::model::{MediaKey, MediaKindFilter, StoredMedia};
-use super::store::IMMUTABLE;
+use super::store::{IMMUTABLE, MediaRead};
 use super::upload::MultipartForm;
 use crate::app::AppState;
 use crate::platform::routing::{Access, ApiRouter};
@@ -87,17 +87,7 @@ pub async fn get_media(
             &etag,
         ));
     }
-    // A range of another version of the file (an `If-Range` that does not match) would
-    // be a mix of two files: send the whole file then.
-    let range = headers
-        .get(header::RANGE)
-        .filter(|_| {
-            headers
-                .get(header::IF_RANGE)
-                .is_none_or(|v| v == etag.as_str())
-        })
-        .and_then(|v| v.to_str().ok());
-    let wanted = match range {
+    let wanted = match requested_range(&headers, &etag) {
         Some(range) => {
             let size = state.media.size(&key).await?;
             match byte_range(range, size) {
@@ -109,26 +99,34 @@ pub async fn get_media(
         None => None,
     };
     let read = state.media.read(&key, wanted.clone()).await?;
-    let mut response = Response::new(Body::from_stream(read.stream));
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_LENGTH,
-        HeaderValue::from(read.range.end - read.range.start),
-    );
-    if wanted.is_some() {
-        *response.status_mut() = StatusCode::PARTIAL_CONTENT;
-        let content_range = format!(
-            "bytes {}-{}/{}",
-            read.range.start,
-            read.range.end.saturating_sub(1),
-            read.size
-        );
-        response.headers_mut().insert(
-            header::CONTENT_RANGE,
-            HeaderValue::from_str(&content_range).map_err(ApiError::internal)?,
-        );
-    }
+    let response = stream_response(read, wanted.is_some());
     Ok(with_file_headers(response, &key, &etag))
+}
+
+/// The `Range` header, unless an `If-Range` names another version of the file: a range of
+/// that would mix two files, so the whole file is sent.
+fn requested_range<'a>(headers: &'a HeaderMap, etag: &str) -> Option<&'a str> {
+    headers
+        .get(header::RANGE)
+        .filter(|_| headers.get(header::IF_RANGE).is_none_or(|v| v == etag))
+        .and_then(|v| v.to_str().ok())
+}
+
+fn stream_response(read: MediaRead, partial: bool) -> Response {
+    let length = read.range.end - read.range.start;
+    let mut response = Response::new(Body::from_stream(read.stream));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    if partial {
+        *response.status_mut() = StatusCode::PARTIAL_CONTENT;
+        let last = read.range.end.saturating_sub(1);
+        let content_range = format!("bytes {}-{last}/{}", read.range.start, read.size);
+        if let Ok(value) = HeaderValue::from_str(&content_range) {
+            response.headers_mut().insert(header::CONTENT_RANGE, value);
+        }
+    }
+    response
 }
 
 fn with_file_headers(mut response: Response, key: &MediaKey, etag: &str) -> Response {
