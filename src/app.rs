@@ -18,8 +18,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
+use tower_http::compression::predicate::{DefaultPredicate, NotForContentType, Predicate};
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
@@ -32,6 +32,7 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::config::Config;
 use crate::identity::keys::KeyRing;
 use crate::jobs::{self, Registry, scheduler::Scheduler, worker::WorkerPool};
+use crate::media::{self, MediaStore};
 use crate::notify::{self, email::Mailer};
 use crate::platform::cache::{self, SharedKeyValue};
 use crate::platform::db::Db;
@@ -57,6 +58,8 @@ pub struct App {
     pub oauth: identity::oauth::Providers,
     /// The storefront's hot-read caches of product pages and lists.
     pub catalog: crate::catalog::cache::CatalogCaches,
+    /// Images and video of products, brands, ads and pages.
+    pub media: MediaStore,
     openapi: OpenApi,
     /// The API routes, built once with `openapi` so the two always agree.
     routes: Router<AppState>,
@@ -92,7 +95,8 @@ fn api() -> (Router<AppState>, OpenApi) {
         .merge(system::routes::admin_router())
         .merge(jobs::routes::admin_router())
         .merge(notify::routes::admin_router())
-        .merge(content::routes::admin_router());
+        .merge(content::routes::admin_router())
+        .merge(media::routes::admin_router());
     let storefront = system::routes::storefront_router()
         .merge(identity::routes::storefront_router())
         .merge(customers::routes::storefront_router())
@@ -102,7 +106,8 @@ fn api() -> (Router<AppState>, OpenApi) {
         .route(routes!(healthz), Access::Public)
         .route(routes!(readyz), Access::Public)
         .route(routes!(render_metrics), Access::Public)
-        .route(routes!(identity::routes::tokens::get_jwks), Access::Public);
+        .route(routes!(identity::routes::tokens::get_jwks), Access::Public)
+        .merge(media::routes::public_router());
     let (router, api) = ApiRouter::new()
         .nest("/api/v1/admin", admin)
         .nest("/api/v1", storefront)
@@ -179,6 +184,7 @@ impl App {
         )?);
         let oauth = identity::oauth::Providers::from_config(&config)?;
         let catalog = crate::catalog::cache::CatalogCaches::from_config(&config.catalog);
+        let media = MediaStore::open(&config)?;
         Ok(Self {
             config,
             db,
@@ -189,6 +195,7 @@ impl App {
             keys,
             oauth,
             catalog,
+            media,
             openapi: doc,
             routes,
             metrics: telemetry::metrics_handle(),
@@ -236,13 +243,23 @@ pub fn router(state: AppState) -> Router {
         .with_state(state.clone())
         .layer(from_fn(crate::platform::ratelimit::limit_requests))
         .layer(Extension(state.clone()))
-        .layer(axum::extract::DefaultBodyLimit::max(config.http.body_limit_bytes))
-        .layer(RequestBodyLimitLayer::new(config.http.body_limit_bytes))
-        .layer(CompressionLayer::new())
+        // Body limits are per route (`ApiRouter::route`), so upload routes can lift theirs.
+        // Images are compressed already, and so is video.
+        .layer(CompressionLayer::new().compress_when(
+            DefaultPredicate::new()
+                .and(NotForContentType::const_new("video/")),
+        ))
         .layer(cors)
+        // Routes have their own time limits (`ApiRouter::route`); this one bounds
+        // everything else, and no route is given longer.
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(config.http.request_timeout_secs),
+            Duration::from_secs(
+                config
+                    .http
+                    .request_timeout_secs
+                    .max(config.media.upload_timeout_secs),
+            ),
         ))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::internal("a handler panicked").into_response()

@@ -27,6 +27,7 @@ pub struct Config {
     pub email: EmailConfig,
     pub rate_limits: RateLimitsConfig,
     pub catalog: CatalogConfig,
+    pub media: MediaConfig,
 }
 
 /// The storefront's hot-read cache of product pages and lists (in the key-value store:
@@ -87,6 +88,7 @@ pub struct RedisConfig {
 pub struct HttpConfig {
     /// Origins allowed by CORS; empty disables cross-origin access.
     pub cors_origins: Vec<String>,
+    /// Largest request body, except on media upload routes (see `media.max_*_bytes`).
     pub body_limit_bytes: usize,
     pub request_timeout_secs: u64,
     /// How long shutdown waits for in-flight requests.
@@ -347,6 +349,86 @@ fn default_smtp_timeout() -> u64 {
     30
 }
 
+/// Where uploaded images and video live, and how large they may be.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MediaConfig {
+    pub backend: MediaBackend,
+    /// Directory of the `local` backend; defaults to `<data_dir>/media`. Instances behind
+    /// one load balancer must share it, or use `s3`.
+    pub dir: Option<PathBuf>,
+    /// Required with `backend = "s3"`.
+    pub s3: Option<S3Config>,
+    pub max_image_bytes: u64,
+    pub max_video_bytes: u64,
+    /// How long an upload request may take, its body arriving included (a large video on
+    /// a slow link); other requests have `http.request_timeout_secs`.
+    pub upload_timeout_secs: u64,
+    /// Base of the URLs handed out for stored files (a CDN or the bucket's public address);
+    /// unset, Bazaar serves them itself at `/media/…`.
+    pub public_base_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MediaBackend {
+    /// A directory on this machine.
+    Local,
+    /// An S3-compatible object store (AWS, MinIO, Ceph, …).
+    S3,
+}
+
+/// An S3-compatible bucket, addressed path-style (`endpoint/bucket/key`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Config {
+    pub bucket: String,
+    #[serde(default = "default_s3_region")]
+    pub region: String,
+    /// Unset means AWS itself; set it for MinIO and other S3-compatible stores.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// Without keys, credentials come from the environment or the instance role.
+    #[serde(default)]
+    pub access_key_id: Option<String>,
+    #[serde(default)]
+    pub secret_access_key: Option<Secret>,
+    /// Allow a plain-HTTP endpoint (a store on the same host or network only).
+    #[serde(default)]
+    pub allow_http: bool,
+    /// Keys are stored below this prefix, so several shops can share one bucket.
+    #[serde(default)]
+    pub prefix: Option<String>,
+}
+
+fn default_s3_region() -> String {
+    "us-east-1".into()
+}
+
+impl MediaConfig {
+    /// The body limit of upload routes: the largest file allowed, plus room for the
+    /// multipart framing and small form fields.
+    pub fn upload_body_limit(&self) -> usize {
+        const FORM_OVERHEAD: u64 = 1024 * 1024;
+        let largest = self.max_image_bytes.max(self.max_video_bytes);
+        usize::try_from(largest.saturating_add(FORM_OVERHEAD)).unwrap_or(usize::MAX)
+    }
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        Self {
+            backend: MediaBackend::Local,
+            dir: None,
+            s3: None,
+            max_image_bytes: 10 * 1024 * 1024,
+            max_video_bytes: 200 * 1024 * 1024,
+            upload_timeout_secs: 600,
+            public_base_url: None,
+        }
+    }
+}
+
 impl Default for JobsConfig {
     fn default() -> Self {
         Self {
@@ -387,6 +469,7 @@ impl Default for Config {
             email: EmailConfig::default(),
             rate_limits: RateLimitsConfig::default(),
             catalog: CatalogConfig::default(),
+            media: MediaConfig::default(),
         }
     }
 }
@@ -566,6 +649,7 @@ impl Config {
                 self.email.from
             )));
         }
+        self.validate_media()?;
         let currency = &self.shop.currency;
         if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_uppercase()) {
             return Err(ConfigError(format!(
@@ -573,6 +657,46 @@ impl Config {
             )));
         }
         Ok(())
+    }
+
+    fn validate_media(&self) -> Result<(), ConfigError> {
+        let media = &self.media;
+        if media.max_image_bytes == 0 || media.max_video_bytes == 0 {
+            return Err(ConfigError(
+                "media.max_image_bytes and media.max_video_bytes: must be positive".into(),
+            ));
+        }
+        if media.upload_timeout_secs == 0 {
+            return Err(ConfigError(
+                "media.upload_timeout_secs: must be positive".into(),
+            ));
+        }
+        if media.backend == MediaBackend::S3 {
+            match &media.s3 {
+                Some(s3) if !s3.bucket.trim().is_empty() => {}
+                _ => {
+                    return Err(ConfigError(
+                        "media.s3.bucket: required with media.backend = \"s3\"".into(),
+                    ));
+                }
+            }
+        }
+        if let Some(url) = &media.public_base_url
+            && !(url.starts_with("https://") || url.starts_with("http://") || url.starts_with('/'))
+        {
+            return Err(ConfigError(format!(
+                "media.public_base_url: {url:?} is neither an http(s) URL nor a path"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The directory of the `local` media backend.
+    pub fn media_dir(&self) -> PathBuf {
+        self.media
+            .dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("media"))
     }
 
     /// The primary database URL: the configured one or a SQLite file in the data dir.
@@ -598,6 +722,10 @@ impl Config {
 pub struct Secret(String);
 
 impl Secret {
+    pub fn new(secret: impl Into<String>) -> Self {
+        Self(secret.into())
+    }
+
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -678,6 +806,40 @@ mod tests {
             ..Default::default()
         };
         assert!(!config.to_redacted_toml().contains("hunter2"));
+    }
+
+    #[test]
+    fn reads_an_s3_media_section_and_masks_its_secret() {
+        let toml = r#"
+            [media]
+            backend = "s3"
+            max_video_bytes = 1000
+            [media.s3]
+            bucket = "shop-media"
+            endpoint = "http://127.0.0.1:9000"
+            secret_access_key = "hunter2"
+        "#;
+        let config: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::string(toml))
+            .extract()
+            .unwrap();
+        config.validate().unwrap();
+        let s3 = config.media.s3.as_ref().unwrap();
+        assert_eq!(
+            (s3.bucket.as_str(), s3.region.as_str()),
+            ("shop-media", "us-east-1")
+        );
+        assert_eq!(config.media.max_video_bytes, 1000);
+        assert_eq!(config.media.max_image_bytes, 10 * 1024 * 1024);
+        assert!(!config.to_redacted_toml().contains("hunter2"));
+    }
+
+    #[test]
+    fn s3_media_needs_a_bucket() {
+        let mut config = Config::default();
+        config.media.backend = MediaBackend::S3;
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("media.s3.bucket"), "{err}");
     }
 
     #[test]

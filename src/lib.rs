@@ -8,6 +8,7 @@ pub mod content;
 pub mod customers;
 pub mod identity;
 pub mod jobs;
+pub mod media;
 pub mod migration;
 pub mod notify;
 pub mod platform;

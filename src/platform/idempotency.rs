@@ -104,16 +104,15 @@ async fn run(key: HeaderValue, req: Request, next: Next) -> Result<Response, Res
     let method = req.method().as_str().to_owned();
 
     let (parts, body) = req.into_parts();
-    let bytes = to_bytes(body, state.config.http.body_limit_bytes)
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload-too-large",
-                "the request body is too large",
-            )
-            .into_response()
-        })?;
+    // The route's body limit (general or upload) already bounds the body.
+    let bytes = to_bytes(body, usize::MAX).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload-too-large",
+            "the request body is too large",
+        )
+        .into_response()
+    })?;
     let hash = hex::encode(Sha256::digest(&bytes));
 
     let db = state.db.writer();

@@ -2,10 +2,16 @@
 //! permission list is read off the routes and cannot drift from them.
 
 use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::time::Duration;
 
 use axum::Router;
-use axum::extract::Request;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{StatusCode, header};
 use axum::middleware::{Next, from_fn};
+use axum::response::{IntoResponse, Response as HttpResponse};
+use http_body_util::Limited;
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa::openapi::extensions::Extensions;
@@ -16,6 +22,7 @@ use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter, UtoipaMethodRouterE
 
 use crate::app::AppState;
 use crate::identity::guard;
+use crate::platform::ApiError;
 use crate::platform::error::PROBLEM_JSON;
 use crate::platform::idempotency;
 
@@ -64,18 +71,40 @@ impl ApiRouter {
     }
 
     /// Registers the handlers of `routes!(…)` guarded by `access`; writes that carry an
-    /// `Idempotency-Key` are replayed rather than run twice.
+    /// `Idempotency-Key` are replayed rather than run twice. Bodies are limited to
+    /// `http.body_limit_bytes`, time to `http.request_timeout_secs`.
     pub fn route(self, route: UtoipaMethodRouter<AppState>, access: Access) -> Self {
+        self.add(route, access, Budget::General)
+    }
+
+    /// `route` for handlers that take media uploads: their bodies may be as large as the
+    /// largest file `media.max_*_bytes` allows (the handler enforces the limit of the
+    /// file's kind while it reads), and may take `media.upload_timeout_secs` to arrive.
+    pub fn upload_route(self, route: UtoipaMethodRouter<AppState>, access: Access) -> Self {
+        self.add(route, access, Budget::Upload)
+    }
+
+    fn add(self, route: UtoipaMethodRouter<AppState>, access: Access, budget: Budget) -> Self {
         let (schemas, mut paths, method_router) = route;
         for item in paths.paths.values_mut() {
             for (_, operation) in operations_mut(item) {
                 describe_access(operation, access);
             }
         }
+        // Layers run last to first: the time limit; the guard, so an anonymous client
+        // cannot make us read a large body; then the body limit, which the extractors' own
+        // default must not undercut.
         let route = (schemas, paths, method_router)
-            .layer(from_fn(idempotency::replay_or_record))
+            .layer::<_, Infallible>(from_fn(idempotency::replay_or_record))
+            .layer::<_, Infallible>(DefaultBodyLimit::disable())
+            .layer(from_fn(move |req: Request, next: Next| {
+                limit_body(budget, req, next)
+            }))
             .layer(from_fn(move |req: Request, next: Next| {
                 guard::enforce(access, req, next)
+            }))
+            .layer(from_fn(move |req: Request, next: Next| {
+                limit_time(budget, req, next)
             }));
         Self(self.0.routes(route))
     }
@@ -89,8 +118,69 @@ impl ApiRouter {
     }
 
     pub fn split(self) -> (Router<AppState>, OpenApi) {
-        self.0.split_for_parts()
+        let (router, mut doc) = self.0.split_for_parts();
+        // axum's catch-all `{*key}` is a plain `{key}` parameter in OpenAPI.
+        doc.paths.paths = std::mem::take(&mut doc.paths.paths)
+            .into_iter()
+            .map(|(path, item)| (path.replace("{*", "{"), item))
+            .collect();
+        (router, doc)
     }
+}
+
+/// The body size and time a route's requests may take.
+#[derive(Debug, Clone, Copy)]
+enum Budget {
+    General,
+    Upload,
+}
+
+/// Answers 408 when a request (its body arriving included) outlasts its route's time.
+async fn limit_time(budget: Budget, req: Request, next: Next) -> HttpResponse {
+    let Some(state) = req.extensions().get::<AppState>() else {
+        return next.run(req).await;
+    };
+    let secs = match budget {
+        Budget::General => state.config.http.request_timeout_secs,
+        Budget::Upload => state.config.media.upload_timeout_secs,
+    };
+    tokio::time::timeout(Duration::from_secs(secs), next.run(req))
+        .await
+        .unwrap_or_else(|_| {
+            ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "request-timeout",
+                "the request took too long",
+            )
+            .into_response()
+        })
+}
+
+/// Refuses a body over the route's limit: at once when `Content-Length` says so, else as
+/// soon as reading passes it.
+async fn limit_body(budget: Budget, req: Request, next: Next) -> HttpResponse {
+    let Some(state) = req.extensions().get::<AppState>() else {
+        return next.run(req).await;
+    };
+    let limit = match budget {
+        Budget::General => state.config.http.body_limit_bytes,
+        Budget::Upload => state.config.media.upload_body_limit(),
+    };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit as u64) {
+        return ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload-too-large",
+            "the request body is too large",
+        )
+        .into_response();
+    }
+    next.run(req.map(|body| Body::new(Limited::new(body, limit))))
+        .await
 }
 
 fn describe_access(operation: &mut Operation, access: Access) {

@@ -14,6 +14,7 @@ mod hotcache;
 mod identity;
 mod jobs;
 mod kv;
+mod media;
 mod oauth;
 mod product_cache;
 mod products;
