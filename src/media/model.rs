@@ -16,6 +16,15 @@ pub enum MediaKind {
     Video,
 }
 
+impl MediaKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Image => "image",
+            Self::Video => "video",
+        }
+    }
+}
+
 /// Which kinds a caller accepts: a brand logo must be an image, product media may be either.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MediaKindFilter {

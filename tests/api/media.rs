@@ -35,7 +35,7 @@ const UPLOAD: &str = "/api/v1/admin/media";
 const BOUNDARY: &str = "bazaar-test-boundary-5f1c";
 
 /// A `multipart/form-data` body: a text field `note`, then a file in `field`.
-fn form(field: &str, file_name: &str, declared_type: &str, bytes: &[u8]) -> Vec<u8> {
+pub fn form(field: &str, file_name: &str, declared_type: &str, bytes: &[u8]) -> Vec<u8> {
     let mut body = format!(
         "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhello\r\n\
          --{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{field}\"; \
@@ -55,6 +55,24 @@ async fn upload_as(app: &TestApp, field: &str, declared_type: &str, bytes: &[u8]
                 format!("multipart/form-data; boundary={BOUNDARY}"),
             )
             .body(form(field, "upload.png", declared_type, bytes)),
+    )
+    .await
+}
+
+/// Sends `bytes` as the `file` field of a multipart form to `path`.
+pub async fn send_file(app: &TestApp, method: Method, path: &str, bytes: &[u8]) -> Response {
+    send(
+        app.request(method, path)
+            .header(
+                CONTENT_TYPE,
+                format!("multipart/form-data; boundary={BOUNDARY}"),
+            )
+            .body(form(
+                "file",
+                "upload.bin",
+                "application/octet-stream",
+                bytes,
+            )),
     )
     .await
 }

@@ -21,6 +21,7 @@ both_backends!(
     batch_edits_change_all_or_nothing,
     the_storefront_filters_sorts_searches_and_pages,
     categories_recommend_products,
+    products_brands_and_ads_take_uploaded_images,
 );
 
 pub const PRODUCTS: &str = "/api/v1/admin/products";
@@ -1077,4 +1078,167 @@ async fn categories_recommend_products(backend: Backend) {
         "not-found",
     )
     .await;
+}
+
+async fn products_brands_and_ads_take_uploaded_images(backend: Backend) {
+    use bazaar::media::placeholder_png;
+    use reqwest::Method;
+
+    use crate::media::send_file;
+
+    let app = spawn(backend).await;
+    login_as_superuser(&app).await;
+    let lamp = create_product(
+        &app,
+        json!({"title": "Lamp", "slug": "lamp", "status": "listed", "skus": [sku("LAMP", 4000, 2)]}),
+    )
+    .await;
+    let id = lamp["id"].as_i64().unwrap();
+    let front = placeholder_png(64, 48, [200, 120, 40], 1);
+    let side = placeholder_png(64, 48, [40, 120, 200], 2);
+
+    let first = expect_json(
+        send_file(
+            &app,
+            Method::POST,
+            &format!("{PRODUCTS}/{id}/media?alt=Front"),
+            &front,
+        )
+        .await,
+        201,
+    )
+    .await;
+    assert_eq!(
+        (first["kind"].as_str(), first["content_type"].as_str()),
+        (Some("image"), Some("image/png"))
+    );
+    assert_eq!(first["alt"], "Front");
+    let second = expect_json(
+        send_file(
+            &app,
+            Method::POST,
+            &format!("{PRODUCTS}/{id}/media?alt=Side"),
+            &side,
+        )
+        .await,
+        201,
+    )
+    .await;
+    assert_eq!(second["sort_order"], 1, "after the others");
+    let served = app.get(first["url"].as_str().unwrap()).await;
+    assert_eq!(served.status(), 200);
+    assert_eq!(served.bytes().await.unwrap().as_ref(), &front[..]);
+
+    let page = expect_json(app.get("/api/v1/products/lamp").await, 200).await;
+    let alts: Vec<&str> = page["media"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["alt"].as_str().unwrap())
+        .collect();
+    assert_eq!(alts, ["Front", "Side"]);
+    let list = expect_json(app.get("/api/v1/products").await, 200).await;
+    assert_eq!(list["items"][0]["image_url"], first["url"]);
+
+    // Reorder: the side view first, on the page at once.
+    let path = format!("{PRODUCTS}/{id}/media/{}", second["id"]);
+    expect_json(
+        app.patch(
+            &path,
+            &json!({"sort_order": -1, "alt": "Side view", "version": 1}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    let page = expect_json(app.get("/api/v1/products/lamp").await, 200).await;
+    assert_eq!(page["media"][0]["alt"], "Side view");
+    assert_eq!(app.delete(&path).await.status(), 204);
+    let read = expect_json(app.get(&format!("{PRODUCTS}/{id}")).await, 200).await;
+    assert_eq!(read["media"].as_array().unwrap().len(), 1);
+    expect_problem(app.delete(&path).await, 404, "not-found").await;
+
+    // Refusals: not an image, no such product.
+    expect_problem(
+        send_file(
+            &app,
+            Method::POST,
+            &format!("{PRODUCTS}/{id}/media"),
+            b"<svg onload=alert(1)></svg>",
+        )
+        .await,
+        415,
+        "unsupported-media-type",
+    )
+    .await;
+    expect_problem(
+        send_file(&app, Method::POST, &format!("{PRODUCTS}/999/media"), &front).await,
+        404,
+        "not-found",
+    )
+    .await;
+
+    // A brand logo and an ad image.
+    let brand = expect_json(
+        app.post(
+            "/api/v1/admin/brands",
+            &json!({"name": "Glow", "slug": "glow"}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let with_logo = expect_json(
+        send_file(
+            &app,
+            Method::PUT,
+            &format!("/api/v1/admin/brands/{}/logo", brand["id"]),
+            &side,
+        )
+        .await,
+        200,
+    )
+    .await;
+    let logo = with_logo["logo_url"].as_str().unwrap();
+    assert_eq!(
+        app.get(logo).await.bytes().await.unwrap().as_ref(),
+        &side[..]
+    );
+    let video = [&[0, 0, 0, 0x18][..], b"ftypmp42", &[0; 64]].concat();
+    expect_problem(
+        send_file(
+            &app,
+            Method::PUT,
+            &format!("/api/v1/admin/brands/{}/logo", brand["id"]),
+            &video,
+        )
+        .await,
+        415,
+        "unsupported-media-type",
+    )
+    .await;
+    let ad = expect_json(
+        app.post(
+            "/api/v1/admin/content/ads",
+            &json!({"title": "Sale", "image_url": "/placeholder.png", "placement": "home"}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let with_image = expect_json(
+        send_file(
+            &app,
+            Method::PUT,
+            &format!("/api/v1/admin/content/ads/{}/image", ad["id"]),
+            &front,
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(
+        with_image["image_url"], first["url"],
+        "the same file, the same key"
+    );
 }

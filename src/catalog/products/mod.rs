@@ -1,6 +1,7 @@
 //! Products: the back office's rules (validation, listing window, soft delete, copy, batch
 //! edits) and the storefront's reads.
 
+pub mod media;
 pub mod model;
 pub mod skus;
 pub mod store;
@@ -267,9 +268,9 @@ fn summary(p: product::Model, now: DateTime<Utc>) -> ProductSummary {
     }
 }
 
-pub(crate) fn media_view(_state: &AppState, m: product_media::Model) -> MediaView {
+pub(crate) fn media_view(state: &AppState, m: product_media::Model) -> MediaView {
     MediaView {
-        url: format!("/media/{}", m.key),
+        url: state.media.url(&m.key),
         id: m.id,
         content_type: m.content_type,
         kind: m.kind,

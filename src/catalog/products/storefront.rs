@@ -456,7 +456,7 @@ pub async fn recommended(state: &AppState, slug: &str) -> ApiResult<Vec<ProductC
 /// List cards for products, with their brand, first image and availability in three
 /// queries whatever the page size.
 async fn cards(
-    _state: &AppState,
+    state: &AppState,
     db: &impl ConnectionTrait,
     products: Vec<product::Model>,
 ) -> ApiResult<Vec<ProductCard>> {
@@ -490,7 +490,7 @@ async fn cards(
                     name: b.name.clone(),
                     slug: b.slug.clone(),
                 }),
-            image_url: images.get(&p.id).map(|key| format!("/media/{key}")),
+            image_url: images.get(&p.id).map(|key| state.media.url(key)),
             rating_average: rating_average(p.rating_count, p.rating_sum),
             in_stock: in_stock.contains(&p.id),
             kind: ProductKind::parse(&p.kind),
@@ -537,7 +537,6 @@ async fn build_page(
     db: &impl ConnectionTrait,
     p: product::Model,
 ) -> ApiResult<StorefrontProduct> {
-    let _ = state;
     let brand = match p.brand_id {
         Some(id) => catalog_store::find_brand(db, id)
             .await?
@@ -623,7 +622,7 @@ async fn build_page(
         .await?
         .into_iter()
         .map(|m| StorefrontMedia {
-            url: format!("/media/{}", m.key),
+            url: state.media.url(&m.key),
             kind: m.kind,
             content_type: m.content_type,
             alt: m.alt,

@@ -9,6 +9,9 @@ use crate::catalog::brands::{
 };
 use crate::identity::guard::CurrentStaff;
 use crate::identity::service::Actor;
+use crate::media::model::MediaKindFilter;
+use crate::media::routes::UploadForm;
+use crate::media::upload::MultipartForm;
 use crate::platform::ApiResult;
 use crate::platform::concurrency::{Expected, IfMatch, Tagged};
 use crate::platform::extract::{self, Query};
@@ -107,4 +110,28 @@ pub async fn storefront_brand(
     Path(slug): Path<String>,
 ) -> ApiResult<Json<StorefrontBrand>> {
     Ok(Json(service::storefront_brand(&state, &slug).await?))
+}
+
+/// Uploads the brand's logo (an image, multipart field `file`), replacing any other.
+#[utoipa::path(put, path = "/brands/{id}/logo", tag = "brands",
+    request_body(content = UploadForm, content_type = "multipart/form-data"),
+    responses((status = 200, body = BrandView), (status = 415, description = "Not an image")))]
+pub async fn upload_brand_logo(
+    State(state): State<AppState>,
+    meta: RequestMeta,
+    CurrentStaff(principal): CurrentStaff,
+    Path(id): Path<i64>,
+    MultipartForm(mut form): MultipartForm,
+) -> ApiResult<Tagged<BrandView>> {
+    let current = service::get_brand(&state, id).await?;
+    let stored = state
+        .media
+        .upload(&mut form, "file", MediaKindFilter::Image)
+        .await?;
+    let actor = Actor::staff(&principal, &meta);
+    let change: UpdateBrand = serde_json::from_value(serde_json::json!({ "logo_key": stored.key }))
+        .map_err(crate::platform::ApiError::internal)?;
+    let brand =
+        service::update_brand(&state, &actor, id, Expected::Body(current.version), change).await?;
+    Ok(Tagged(brand.version, brand))
 }

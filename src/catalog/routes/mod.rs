@@ -37,6 +37,9 @@ pub fn admin_router() -> ApiRouter {
         .route(routes!(products::update_sku), products_write)
         .route(routes!(products::delete_sku), products_write)
         .route(routes!(products::set_recommendations), products_write)
+        .upload_route(routes!(products::upload_product_media), products_write)
+        .route(routes!(products::update_product_media), products_write)
+        .route(routes!(products::delete_product_media), products_write)
         .route(
             routes!(reviews::list_reviews),
             Access::Permission(REVIEWS_READ),
@@ -110,6 +113,10 @@ pub fn admin_router() -> ApiRouter {
         )
         .route(
             routes!(brands::delete_brand),
+            Access::Permission(BRANDS_WRITE),
+        )
+        .upload_route(
+            routes!(brands::upload_brand_logo),
             Access::Permission(BRANDS_WRITE),
         )
 }

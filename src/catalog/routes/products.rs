@@ -4,6 +4,8 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 
 use crate::app::AppState;
+use crate::catalog::products::media::{self, MediaPlacement, UpdateMedia};
+use crate::catalog::products::model::MediaView;
 use crate::catalog::products::model::{
     BatchEdit, BatchResult, CreateProduct, GenerateSkus, GeneratedSkus, ProductCard, ProductFilter,
     ProductSummary, ProductView, SetRecommendations, SkuInput, SkuView, StorefrontProduct,
@@ -12,6 +14,9 @@ use crate::catalog::products::model::{
 use crate::catalog::products::{self as service, skus, storefront};
 use crate::identity::guard::CurrentStaff;
 use crate::identity::service::Actor;
+use crate::media::model::MediaKindFilter;
+use crate::media::routes::UploadForm;
+use crate::media::upload::MultipartForm;
 use crate::platform::ApiResult;
 use crate::platform::concurrency::{Expected, IfMatch, Tagged};
 use crate::platform::extract::{self, Query};
@@ -271,4 +276,59 @@ pub async fn storefront_recommendations(
     Path(slug): Path<String>,
 ) -> ApiResult<Json<Vec<ProductCard>>> {
     Ok(Json(storefront::recommended(&state, &slug).await?))
+}
+
+/// Adds an image or video to the product's gallery (multipart field `file`); `alt` and
+/// `sort_order` come as query parameters.
+#[utoipa::path(post, path = "/products/{id}/media", tag = "products", params(MediaPlacement),
+    request_body(content = UploadForm, content_type = "multipart/form-data"),
+    responses((status = 201, body = MediaView), (status = 413, description = "Too large"),
+        (status = 415, description = "Not an accepted image or video type")))]
+pub async fn upload_product_media(
+    State(state): State<AppState>,
+    meta: RequestMeta,
+    CurrentStaff(principal): CurrentStaff,
+    Path(id): Path<i64>,
+    Query(placement): Query<MediaPlacement>,
+    MultipartForm(mut form): MultipartForm,
+) -> ApiResult<impl IntoResponse> {
+    media::check_room(&state, id, &placement).await?;
+    let stored = state
+        .media
+        .upload(&mut form, "file", MediaKindFilter::Any)
+        .await?;
+    let actor = Actor::staff(&principal, &meta);
+    let view = media::add_media(&state, &actor, id, stored, placement).await?;
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// Changes an image's alt text or gallery position.
+#[utoipa::path(patch, path = "/products/{id}/media/{media_id}", tag = "products",
+    request_body = UpdateMedia, responses((status = 200, body = MediaView)))]
+pub async fn update_product_media(
+    State(state): State<AppState>,
+    meta: RequestMeta,
+    CurrentStaff(principal): CurrentStaff,
+    Path((id, media_id)): Path<(i64, i64)>,
+    if_match: IfMatch,
+    extract::Json(body): extract::Json<UpdateMedia>,
+) -> ApiResult<Json<MediaView>> {
+    let expected = Expected::from(if_match, body.version)?;
+    let actor = Actor::staff(&principal, &meta);
+    Ok(Json(
+        media::update_media(&state, &actor, id, media_id, expected, body).await?,
+    ))
+}
+
+#[utoipa::path(delete, path = "/products/{id}/media/{media_id}", tag = "products",
+    responses((status = 204)))]
+pub async fn delete_product_media(
+    State(state): State<AppState>,
+    meta: RequestMeta,
+    CurrentStaff(principal): CurrentStaff,
+    Path((id, media_id)): Path<(i64, i64)>,
+) -> ApiResult<StatusCode> {
+    let actor = Actor::staff(&principal, &meta);
+    media::delete_media(&state, &actor, id, media_id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

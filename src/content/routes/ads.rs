@@ -9,6 +9,9 @@ use crate::content::model::{AdFilter, AdView, CreateAd, UpdateAd};
 use crate::content::service::ads as service;
 use crate::identity::guard::CurrentStaff;
 use crate::identity::service::Actor;
+use crate::media::model::MediaKindFilter;
+use crate::media::routes::UploadForm;
+use crate::media::upload::MultipartForm;
 use crate::platform::ApiResult;
 use crate::platform::concurrency::{Expected, IfMatch, Tagged};
 use crate::platform::extract::{Json, Query};
@@ -87,4 +90,29 @@ pub async fn delete_ad(
     let actor = Actor::staff(&principal, &meta);
     service::delete_ad(&state, &actor, id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Uploads the ad's image (multipart field `file`) and points the ad at it.
+#[utoipa::path(put, path = "/content/ads/{id}/image", tag = "content",
+    params(("id" = i64, Path)),
+    request_body(content = UploadForm, content_type = "multipart/form-data"),
+    responses((status = 200, body = AdView), (status = 415, description = "Not an image")))]
+pub async fn upload_ad_image(
+    State(state): State<AppState>,
+    meta: RequestMeta,
+    CurrentStaff(principal): CurrentStaff,
+    Path(id): Path<i64>,
+    MultipartForm(mut form): MultipartForm,
+) -> ApiResult<Tagged<AdView>> {
+    let current = service::get_ad(&state, id).await?;
+    let stored = state
+        .media
+        .upload(&mut form, "file", MediaKindFilter::Image)
+        .await?;
+    let actor = Actor::staff(&principal, &meta);
+    let change: UpdateAd = serde_json::from_value(serde_json::json!({ "image_url": stored.url }))
+        .map_err(crate::platform::ApiError::internal)?;
+    let ad =
+        service::update_ad(&state, &actor, id, Expected::Body(current.version), change).await?;
+    Ok(Tagged(ad.version, ad))
 }

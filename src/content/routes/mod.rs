@@ -32,6 +32,7 @@ pub fn admin_router() -> ApiRouter {
         .route(routes!(ads::create_ad), P(ADS_WRITE))
         .route(routes!(ads::update_ad), P(ADS_WRITE))
         .route(routes!(ads::delete_ad), P(ADS_WRITE))
+        .upload_route(routes!(ads::upload_ad_image), P(ADS_WRITE))
         .route(routes!(menus::list_menus), P(MENUS_READ))
         .route(routes!(menus::get_menu), P(MENUS_READ))
         .route(routes!(menus::create_menu), P(MENUS_WRITE))
