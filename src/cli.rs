@@ -140,8 +140,8 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let state = AppState(std::sync::Arc::new(App::open(config).await?));
             let report = crate::catalog::seed::seed_demo(&state).await?;
             println!(
-                "loaded {} categories, {} products and {} SKUs",
-                report.categories, report.products, report.skus
+                "loaded {} categories, {} products, {} SKUs and {} images",
+                report.categories, report.products, report.skus, report.images
             );
             Ok(())
         }

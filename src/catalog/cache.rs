@@ -102,6 +102,19 @@ pub async fn ensure_slug_filter(state: &AppState) {
     }
 }
 
+/// Rebuilds the slug filter from the database now: on schedule, and after bulk loads that
+/// bypass the per-product bookkeeping.
+pub async fn rebuild_slug_filter(state: &AppState) -> anyhow::Result<()> {
+    let Some(pages) = &state.catalog.pages else {
+        return Ok(());
+    };
+    let built = pages
+        .rebuild(state.kv.as_ref(), || live_slugs(state))
+        .await?;
+    tracing::info!(?built, "product slug filter rebuilt");
+    Ok(())
+}
+
 /// The schedule's name, also its key in `jobs.schedules`.
 pub const REBUILD_SLUG_FILTER: &str = "rebuild_product_slug_filter";
 
@@ -114,15 +127,9 @@ impl Job for RebuildSlugFilter {
     const NAME: &'static str = REBUILD_SLUG_FILTER;
 
     async fn run(self, state: AppState, _: JobContext) -> Result<(), JobError> {
-        let Some(pages) = &state.catalog.pages else {
-            return Ok(());
-        };
-        let built = pages
-            .rebuild(state.kv.as_ref(), || live_slugs(&state))
+        rebuild_slug_filter(&state)
             .await
-            .map_err(|e| JobError::new(format!("{e:#}")))?;
-        tracing::info!(?built, "product slug filter rebuilt");
-        Ok(())
+            .map_err(|e| JobError::new(format!("{e:#}")))
     }
 }
 

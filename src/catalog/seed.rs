@@ -159,6 +159,9 @@ pub async fn load_scale(state: &AppState, skus: u64) -> anyhow::Result<ScaleRepo
     if db.backend() == sea_orm::DatabaseBackend::Postgres {
         db.writer().execute_unprepared("ANALYZE").await?;
     }
+    // The rows went in behind the caches' backs.
+    super::cache::rebuild_slug_filter(state).await?;
+    super::cache::catalog_changed(state).await;
     Ok(ScaleReport {
         products: products_wanted,
         skus: products_wanted * SKUS_PER_PRODUCT,
@@ -232,6 +235,37 @@ pub struct DemoReport {
     pub categories: usize,
     pub products: usize,
     pub skus: usize,
+    pub images: usize,
+}
+
+const BRANDS: [&str; 6] = [
+    "Northwind",
+    "Fieldhouse",
+    "Kestrel",
+    "Mariner & Co",
+    "Lumen",
+    "Tandem",
+];
+
+/// A generated PNG in a random colour, stored in the media store.
+async fn placeholder(
+    state: &AppState,
+    rng: &mut Rng,
+    width: u32,
+    height: u32,
+    seed: u64,
+) -> anyhow::Result<crate::media::model::StoredMedia> {
+    let rgb = [
+        64 + rng.below(160) as u8,
+        64 + rng.below(160) as u8,
+        64 + rng.below(160) as u8,
+    ];
+    let png = crate::media::placeholder_png(width, height, rgb, seed);
+    state
+        .media
+        .put(crate::media::model::MediaKindFilter::Image, png.into())
+        .await
+        .map_err(problem)
 }
 
 /// One demo department: its subcategories and what they sell.
@@ -416,6 +450,24 @@ pub async fn seed_demo(state: &AppState) -> anyhow::Result<DemoReport> {
             .map_err(problem)?;
     }
     let mut rng = Rng(0xDE30_5EED);
+    let mut brand_ids = Vec::new();
+    for (i, name) in BRANDS.iter().enumerate() {
+        let logo = placeholder(state, &mut rng, 160, 160, i as u64).await?;
+        let brand = super::brands::create_brand(
+            state,
+            &actor,
+            serde_json::from_value(json!({
+                "name": name,
+                "slug": slugify(name),
+                "description": format!("{name} makes things for everyday life."),
+                "logo_key": logo.key,
+                "sort_order": i,
+            }))?,
+        )
+        .await
+        .map_err(problem)?;
+        brand_ids.push(brand.id);
+    }
     for department in &DEPARTMENTS {
         let top = service::create_category(
             state,
@@ -450,7 +502,7 @@ pub async fn seed_demo(state: &AppState) -> anyhow::Result<DemoReport> {
                         description: format!(
                             "<p>{title}: made to last, chosen for everyday use.</p><ul><li>Free returns within 30 days</li><li>Ships in 2 working days</li></ul>"
                         ),
-                        brand_id: None,
+                        brand_id: Some(*rng.pick(&brand_ids)),
                         category_ids: vec![child.category.id],
                         product_type_id: is_apparel.then_some(apparel.id),
                         attributes: serde_json::Map::new(),
@@ -499,6 +551,28 @@ pub async fn seed_demo(state: &AppState) -> anyhow::Result<DemoReport> {
                         .map_err(problem)?;
                     report.products += 1;
                     report.skus += created.skus.len();
+                    for view in 0..2 {
+                        let image = placeholder(
+                            state,
+                            &mut rng,
+                            320,
+                            320,
+                            report.products as u64 * 2 + view,
+                        )
+                        .await?;
+                        products::media::add_media(
+                            state,
+                            &actor,
+                            created.id,
+                            image,
+                            serde_json::from_value(
+                                json!({"alt": format!("{title}, view {}", view + 1)}),
+                            )?,
+                        )
+                        .await
+                        .map_err(problem)?;
+                    }
+                    report.images += 2;
                     if is_apparel {
                         let generated = products::skus::generate_skus(
                             state,

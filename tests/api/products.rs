@@ -1242,3 +1242,59 @@ async fn products_brands_and_ads_take_uploaded_images(backend: Backend) {
         "the same file, the same key"
     );
 }
+
+both_backends!(the_scale_loader_adds_listed_products_in_bulk);
+
+async fn the_scale_loader_adds_listed_products_in_bulk(backend: Backend) {
+    let app = spawn(backend).await;
+    let report = bazaar::catalog::seed::load_scale(app.state(), 2_002)
+        .await
+        .unwrap();
+    assert_eq!((report.products, report.skus), (501, 2_004));
+    let list = expect_json(app.get("/api/v1/products?per_page=20").await, 200).await;
+    assert_eq!(list["total"], 501);
+    let page = expect_json(app.get("/api/v1/products/scale-500").await, 200).await;
+    assert_eq!(page["skus"].as_array().unwrap().len(), 4);
+    assert_eq!(page["breadcrumbs"].as_array().unwrap().len(), 2);
+    // Loading more continues the numbering.
+    bazaar::catalog::seed::load_scale(app.state(), 4)
+        .await
+        .unwrap();
+    expect_json(app.get("/api/v1/products/scale-501").await, 200).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_catalog_is_a_browsable_shop() {
+    crate::harness::bounded(async {
+        let app = spawn(Backend::Embedded).await;
+        let report = bazaar::catalog::seed::seed_demo(app.state()).await.unwrap();
+        assert!(report.products >= 200, "{report:?}");
+        let list = expect_json(
+            app.get("/api/v1/products?category=clothing&per_page=5")
+                .await,
+            200,
+        )
+        .await;
+        assert!(list["total"].as_i64().unwrap() > 50, "{list}");
+        let slug = list["items"][0]["slug"].as_str().unwrap().to_owned();
+        let page = expect_json(app.get(&format!("/api/v1/products/{slug}")).await, 200).await;
+        assert!(
+            page["skus"].as_array().unwrap().len() >= 2,
+            "apparel varies by colour"
+        );
+        assert!(page["brand"]["name"].is_string());
+        let image = app.get(page["media"][0]["url"].as_str().unwrap()).await;
+        assert_eq!(image.headers()["content-type"], "image/png");
+        let brands = expect_json(app.get("/api/v1/brands").await, 200).await;
+        assert!(
+            brands
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|b| b["logo_url"].is_string())
+        );
+        let again = bazaar::catalog::seed::seed_demo(app.state()).await;
+        assert!(again.is_err(), "a second run refuses");
+    })
+    .await
+}
