@@ -88,6 +88,14 @@ impl MigrationTrait for Migration {
         manager
             .create_index(index("products", &["status", "unpublish_at"], false))
             .await?;
+        // The storefront's default sort (newest first) and the by-name sort walk these
+        // instead of sorting every listed product.
+        manager
+            .create_index(index("products", &["created_at"], false))
+            .await?;
+        manager
+            .create_index(index("products", &["title"], false))
+            .await?;
         manager
             .create_index(index("products", &["brand_id"], false))
             .await?;
