@@ -88,19 +88,15 @@ impl MigrationTrait for Migration {
         manager
             .create_index(index("products", &["status", "unpublish_at"], false))
             .await?;
-        // The storefront's default sort (newest first) and the by-name sort walk these
-        // instead of sorting every listed product.
-        manager
-            .create_index(index("products", &["created_at"], false))
-            .await?;
-        manager
-            .create_index(index("products", &["title"], false))
-            .await?;
+        // The storefront's sorts (newest, name, price) walk these among listed products
+        // and stop after a page, instead of sorting every listed product.
+        for column in ["created_at", "title", "min_price"] {
+            manager
+                .create_index(index("products", &["status", column], false))
+                .await?;
+        }
         manager
             .create_index(index("products", &["brand_id"], false))
-            .await?;
-        manager
-            .create_index(index("products", &["min_price"], false))
             .await?;
         if manager.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
             db.execute_unprepared(

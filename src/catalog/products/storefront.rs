@@ -381,15 +381,11 @@ async fn list(state: &AppState, query: &StorefrontProductQuery) -> ApiResult<Pag
     } else {
         ProductSort::Newest
     });
-    let nulls_last = |select: sea_orm::Select<product::Entity>, order: Order| {
-        select
-            .order_by(Expr::col(product::Column::MinPrice).is_null(), Order::Asc)
-            .order_by(product::Column::MinPrice, order)
-    };
     select = match sort {
         ProductSort::Newest => select.order_by_desc(product::Column::CreatedAt),
-        ProductSort::Price => nulls_last(select, Order::Asc),
-        ProductSort::PriceDesc => nulls_last(select, Order::Desc),
+        // A listed product always has an active SKU, hence a price.
+        ProductSort::Price => select.order_by_asc(product::Column::MinPrice),
+        ProductSort::PriceDesc => select.order_by_desc(product::Column::MinPrice),
         ProductSort::Name => select.order_by_asc(product::Column::Title),
         ProductSort::Rating => select
             .order_by(
