@@ -1,6 +1,6 @@
 //! Queries of the catalog domain; nothing else touches its tables.
 
-use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
+use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
     QuerySelect, Select,
@@ -264,25 +264,12 @@ pub async fn find_brand_by_slug(
 pub fn brand_query(filter: &BrandFilter) -> Select<brand::Entity> {
     let mut query = brand::Entity::find();
     if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
-        let pattern = format!("%{}%", escape_like(&q.to_lowercase()));
         query = query.filter(
             Expr::expr(Func::lower(Expr::col((brand::Entity, brand::Column::Name))))
-                .like(LikeExpr::new(pattern).escape('\\')),
+                .like(crate::platform::list::contains(q)),
         );
     }
     query
-}
-
-/// `%`, `_` and `\` in a search term match themselves.
-fn escape_like(term: &str) -> String {
-    let mut out = String::with_capacity(term.len());
-    for c in term.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// Visible brands in storefront order, at most `limit`.

@@ -111,10 +111,9 @@ pub async fn lock_customer(
 pub fn customer_query(filter: &CustomerFilter, now: DateTime<Utc>) -> Select<customer::Entity> {
     let mut query = customer::Entity::find();
     if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
-        let pattern = format!("%{}%", escape_like(&q.to_lowercase()));
         let lower = |column: customer::Column| {
             Expr::expr(Func::lower(Expr::col((customer::Entity, column))))
-                .like(sea_orm::sea_query::LikeExpr::new(pattern.clone()).escape('\\'))
+                .like(crate::platform::list::contains(q))
         };
         query = query.filter(
             Condition::any()
@@ -155,18 +154,6 @@ pub fn customer_query(filter: &CustomerFilter, now: DateTime<Utc>) -> Select<cus
         query = query.filter(customer::Column::CreatedAt.lt(before));
     }
     query
-}
-
-/// `%`, `_` and `\` in a search term match themselves.
-fn escape_like(term: &str) -> String {
-    let mut out = String::with_capacity(term.len());
-    for c in term.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }
 
 // ---- addresses --------------------------------------------------------------------------

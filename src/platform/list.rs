@@ -154,6 +154,21 @@ impl<C: ColumnTrait> ListSpec<C> {
     }
 }
 
+/// A case-insensitive "contains" pattern for `LIKE` on a lowercased column: `%`, `_` and
+/// `\` in the term match themselves, on SQLite and PostgreSQL alike.
+pub fn contains(term: &str) -> sea_orm::sea_query::LikeExpr {
+    let mut pattern = String::with_capacity(term.len() + 2);
+    pattern.push('%');
+    for c in term.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    sea_orm::sea_query::LikeExpr::new(pattern).escape('\\')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

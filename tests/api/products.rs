@@ -951,6 +951,16 @@ async fn the_storefront_filters_sorts_searches_and_pages(backend: Backend) {
         "SKU codes and any case"
     );
     assert_eq!(get("q=zzzz").await["total"], 0);
+    assert_eq!(
+        get("q=%25").await["total"],
+        0,
+        "a % in the search matches itself"
+    );
+    assert_eq!(
+        expect_json(app.get(&format!("{PRODUCTS}?q=_")).await, 200).await["total"],
+        0,
+        "so does a _"
+    );
     let fleet = get("brand=fleet").await;
     assert_eq!(slugs(&fleet), ["runner"]);
     assert_eq!(

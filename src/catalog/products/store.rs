@@ -14,6 +14,7 @@ use super::model::{ProductFilter, ProductStatus};
 use crate::catalog::entity::{
     brand, bundle_item, category_recommendation, product, product_category, product_media, sku,
 };
+use crate::platform::list::contains;
 
 pub async fn find_product(
     db: &impl ConnectionTrait,
@@ -85,11 +86,10 @@ pub fn admin_query(filter: &ProductFilter) -> Select<product::Entity> {
         );
     }
     if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
-        let pattern = format!("%{}%", q.to_lowercase());
         query = query.filter(
             Condition::any()
-                .add(Expr::expr(Func::lower(Expr::col(product::Column::Title))).like(&pattern))
-                .add(product::Column::Slug.like(&pattern))
+                .add(Expr::expr(Func::lower(Expr::col(product::Column::Title))).like(contains(q)))
+                .add(Expr::col(product::Column::Slug).like(contains(q)))
                 .add(
                     product::Column::Id.in_subquery(
                         Query::select()
@@ -97,7 +97,7 @@ pub fn admin_query(filter: &ProductFilter) -> Select<product::Entity> {
                             .from(sku::Entity)
                             .and_where(
                                 Expr::expr(Func::lower(Expr::col(sku::Column::Code)))
-                                    .like(&pattern),
+                                    .like(contains(q)),
                             )
                             .to_owned(),
                     ),

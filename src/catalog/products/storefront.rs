@@ -24,7 +24,7 @@ use crate::catalog::entity::{
 use crate::catalog::model::{AttributeScope, CategoryLink};
 use crate::catalog::store as catalog_store;
 use crate::platform::error::Validator;
-use crate::platform::list::Page;
+use crate::platform::list::{Page, contains};
 use crate::platform::{ApiError, ApiResult};
 
 const DEFAULT_PER_PAGE: u64 = 20;
@@ -175,15 +175,7 @@ fn search_condition(backend: DatabaseBackend, q: &str) -> Condition {
             .split_whitespace()
             .take(10)
             .fold(Condition::all(), |cond, word| {
-                let escaped = word
-                    .to_lowercase()
-                    .replace('\\', "\\\\")
-                    .replace('%', "\\%")
-                    .replace('_', "\\_");
-                cond.add(Expr::cust_with_values(
-                    "products.search_text LIKE ? ESCAPE '\\'",
-                    [format!("%{escaped}%")],
-                ))
+                cond.add(Expr::col(product::Column::SearchText).like(contains(word)))
             }),
     }
 }
