@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::ActiveValue::Set;
-use sea_orm::{DbErr, EntityTrait, SqlErr};
+use sea_orm::EntityTrait;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
@@ -161,14 +161,6 @@ fn slug_taken(slug: &str) -> ApiError {
     )
 }
 
-/// A unique-constraint race on the slug is the same 409 as the check before it.
-fn slug_conflict(err: DbErr, slug: &str) -> ApiError {
-    match err.sql_err() {
-        Some(SqlErr::UniqueConstraintViolation(_)) => slug_taken(slug),
-        _ => err.into(),
-    }
-}
-
 fn check_description(v: &mut Validator, description: &str) {
     v.check(
         description.chars().count() <= DESCRIPTION_MAX,
@@ -290,7 +282,7 @@ pub async fn create_brand(
     })
     .exec_with_returning(&txn)
     .await
-    .map_err(|e| slug_conflict(e, &input.slug))?;
+    .map_err(|e| ApiError::unique_as(e, slug_taken(&input.slug)))?;
     audit(
         &txn,
         actor,

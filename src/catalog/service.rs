@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use chrono::Utc;
 use sea_orm::ActiveValue::Set;
-use sea_orm::{ConnectionTrait, DbErr, EntityTrait, SqlErr};
+use sea_orm::{ConnectionTrait, EntityTrait};
 use serde_json::json;
 
 use super::attributes;
@@ -35,14 +35,6 @@ fn slug_taken(slug: &str) -> ApiError {
         "category-slug-taken",
         format!("another category already uses the slug {slug}"),
     )
-}
-
-/// A unique-constraint race on the slug is the same 409 as the check before it.
-fn slug_conflict(err: DbErr, slug: &str) -> ApiError {
-    match err.sql_err() {
-        Some(SqlErr::UniqueConstraintViolation(_)) => slug_taken(slug),
-        _ => err.into(),
-    }
 }
 
 fn not_found(id: i64) -> ApiError {
@@ -222,7 +214,7 @@ pub async fn create_category(
     })
     .exec_with_returning(&txn)
     .await
-    .map_err(|e| slug_conflict(e, &input.slug))?;
+    .map_err(|e| ApiError::unique_as(e, slug_taken(&input.slug)))?;
     audit(
         &txn,
         actor,

@@ -247,6 +247,18 @@ impl IntoResponse for ApiError {
 }
 
 /// Constraint violations become client errors here, in one place; anything else is a 500.
+impl ApiError {
+    /// For an insert or update guarded by a uniqueness check: a unique-constraint violation
+    /// (a concurrent writer won the race after the check) becomes the check's own
+    /// `conflict`; any other database error maps as usual.
+    pub fn unique_as(err: DbErr, conflict: ApiError) -> ApiError {
+        match err.sql_err() {
+            Some(SqlErr::UniqueConstraintViolation(_)) => conflict,
+            _ => err.into(),
+        }
+    }
+}
+
 impl From<DbErr> for ApiError {
     fn from(err: DbErr) -> Self {
         match err.sql_err() {

@@ -12,9 +12,7 @@ use std::collections::{BTreeSet, HashMap};
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, SqlErr,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
 
 use model::{
@@ -55,13 +53,6 @@ fn slug_taken(slug: &str) -> ApiError {
         "product-slug-taken",
         format!("another product already uses the slug {slug}"),
     )
-}
-
-fn slug_conflict(err: DbErr, slug: &str) -> ApiError {
-    match err.sql_err() {
-        Some(SqlErr::UniqueConstraintViolation(_)) => slug_taken(slug),
-        _ => err.into(),
-    }
 }
 
 /// A live product, or 404: deleted products are only read, listed and restored.
@@ -430,7 +421,7 @@ pub async fn create_product(
     })
     .exec_with_returning(&txn)
     .await
-    .map_err(|e| slug_conflict(e, &input.slug))?;
+    .map_err(|e| ApiError::unique_as(e, slug_taken(&input.slug)))?;
     let unique: BTreeSet<i64> = input.category_ids.iter().copied().collect();
     store::replace_categories(&txn, created.id, &unique.into_iter().collect::<Vec<_>>()).await?;
     catalog_store::replace_values(&txn, &definition_ids, created.id, values).await?;
@@ -703,7 +694,7 @@ pub async fn restore_product(
         .filter(product::Column::Id.eq(id))
         .exec(&txn)
         .await
-        .map_err(|e| slug_conflict(e, &current.slug))?;
+        .map_err(|e| ApiError::unique_as(e, slug_taken(&current.slug)))?;
     audit(
         &txn,
         actor,
@@ -777,7 +768,7 @@ pub async fn copy_product(state: &AppState, actor: &Actor<'_>, id: i64) -> ApiRe
     })
     .exec_with_returning(&txn)
     .await
-    .map_err(|e| slug_conflict(e, &slug))?;
+    .map_err(|e| ApiError::unique_as(e, slug_taken(&slug)))?;
     let categories = store::category_ids_of(&txn, id).await?;
     store::replace_categories(&txn, copy.id, &categories).await?;
     let values = attribute_values_of(&txn, &source).await?;

@@ -2,7 +2,7 @@
 
 use chrono::Utc;
 use sea_orm::ActiveValue::Set;
-use sea_orm::{ConnectionTrait, DbErr, SqlErr};
+use sea_orm::ConnectionTrait;
 use serde_json::json;
 
 use super::{check_phone, live_customer, memberships};
@@ -39,14 +39,6 @@ fn customer_exists(email: &str) -> ApiError {
         "customer-exists",
         format!("a customer with email {email} already exists"),
     )
-}
-
-/// A unique-constraint race on the email becomes the same 409 as the check before it.
-fn email_conflict(err: DbErr, email: &str) -> ApiError {
-    match err.sql_err() {
-        Some(SqlErr::UniqueConstraintViolation(_)) => customer_exists(email),
-        _ => err.into(),
-    }
 }
 
 fn subject(id: i64) -> Option<String> {
@@ -140,7 +132,7 @@ pub async fn create_customer(
         },
     )
     .await
-    .map_err(|e| email_conflict(e, &email))?;
+    .map_err(|e| ApiError::unique_as(e, customer_exists(&email)))?;
     if !input.note.is_empty() {
         store::update_customer(
             &txn,

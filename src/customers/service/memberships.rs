@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use sea_orm::ActiveValue::{NotSet, Set};
-use sea_orm::{ConnectionTrait, DbErr, SqlErr};
+use sea_orm::ConnectionTrait;
 use serde_json::json;
 
 use super::live_customer;
@@ -139,7 +139,7 @@ pub async fn create_level(
         input.free_shipping,
     )
     .await
-    .map_err(|e| name_conflict(e, name))?;
+    .map_err(|e| ApiError::unique_as(e, level_exists(name)))?;
     audit(
         &txn,
         actor,
@@ -151,13 +151,6 @@ pub async fn create_level(
     .await?;
     txn.commit().await?;
     Ok(level.into())
-}
-
-fn name_conflict(err: DbErr, name: &str) -> ApiError {
-    match err.sql_err() {
-        Some(SqlErr::UniqueConstraintViolation(_)) => level_exists(name),
-        _ => err.into(),
-    }
 }
 
 pub async fn update_level(
