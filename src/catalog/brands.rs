@@ -12,6 +12,7 @@ use super::entity::brand;
 use super::store;
 use crate::app::AppState;
 use crate::identity::service::{Actor, audit};
+use crate::media::store::MediaStore;
 use crate::platform::concurrency::{Expected, update_versioned};
 use crate::platform::crud::{delete_or_404, find_or_404};
 use crate::platform::error::Validator;
@@ -37,11 +38,13 @@ pub struct BrandView {
     pub updated_at: DateTime<Utc>,
 }
 
-impl From<brand::Model> for BrandView {
-    fn from(b: brand::Model) -> Self {
+impl BrandView {
+    /// The logo's address comes from the media store (Bazaar's own `/media/…`, or the
+    /// configured public base such as a CDN).
+    fn new(b: brand::Model, media: &MediaStore) -> Self {
         Self {
             id: b.id,
-            logo_url: b.logo_key.as_deref().map(media_url),
+            logo_url: b.logo_key.as_deref().map(|k| media.url(k)),
             name: b.name,
             slug: b.slug,
             description: b.description,
@@ -113,23 +116,17 @@ pub struct StorefrontBrand {
     pub website: Option<String>,
 }
 
-impl From<brand::Model> for StorefrontBrand {
-    fn from(b: brand::Model) -> Self {
+impl StorefrontBrand {
+    fn new(b: brand::Model, media: &MediaStore) -> Self {
         Self {
             id: b.id,
-            logo_url: b.logo_key.as_deref().map(media_url),
+            logo_url: b.logo_key.as_deref().map(|k| media.url(k)),
             name: b.name,
             slug: b.slug,
             description: b.description,
             website: b.website,
         }
     }
-}
-
-/// The public address of a media-store key. One place, so the media store can take it
-/// over (signed or CDN URLs) without touching the views.
-fn media_url(key: &str) -> String {
-    format!("/media/{key}")
 }
 
 const RESOURCE: &str = "brand";
@@ -216,21 +213,21 @@ pub async fn list_brands(
             brand::Column::Id,
         )
         .await?;
-    Ok(page.map(BrandView::from))
+    Ok(page.map(|b| BrandView::new(b, &state.media)))
 }
 
 pub async fn get_brand(state: &AppState, id: i64) -> ApiResult<BrandView> {
-    Ok(
-        find_or_404::<brand::Entity>(state.db.reader(), id, RESOURCE)
-            .await?
-            .into(),
-    )
+    let brand = find_or_404::<brand::Entity>(state.db.reader(), id, RESOURCE).await?;
+    Ok(BrandView::new(brand, &state.media))
 }
 
 /// Visible brands in the shop's order (`sort_order`, then name).
 pub async fn storefront_brands(state: &AppState) -> ApiResult<Vec<StorefrontBrand>> {
     let brands = store::visible_brands(state.db.reader(), STOREFRONT_MAX).await?;
-    Ok(brands.into_iter().map(StorefrontBrand::from).collect())
+    Ok(brands
+        .into_iter()
+        .map(|b| StorefrontBrand::new(b, &state.media))
+        .collect())
 }
 
 /// A visible brand by slug; a hidden one is as absent as an unknown one.
@@ -238,7 +235,7 @@ pub async fn storefront_brand(state: &AppState, slug: &str) -> ApiResult<Storefr
     store::find_brand_by_slug(state.db.reader(), slug)
         .await?
         .filter(|b| b.is_visible)
-        .map(StorefrontBrand::from)
+        .map(|b| StorefrontBrand::new(b, &state.media))
         .ok_or_else(|| ApiError::not_found(RESOURCE, slug))
 }
 
@@ -292,7 +289,7 @@ pub async fn create_brand(
     )
     .await?;
     txn.commit().await?;
-    Ok(created.into())
+    Ok(BrandView::new(created, &state.media))
 }
 
 pub async fn update_brand(
@@ -374,7 +371,7 @@ pub async fn update_brand(
     .await?;
     txn.commit().await?;
     super::cache::catalog_changed(state).await;
-    Ok(updated.into())
+    Ok(BrandView::new(updated, &state.media))
 }
 
 /// Deletes a brand no live product names. Soft-deleted products lose the link in the same
@@ -457,10 +454,5 @@ mod tests {
         ] {
             assert!(!logo_key_ok(bad), "{bad:?} was accepted");
         }
-    }
-
-    #[test]
-    fn logo_url_follows_the_key() {
-        assert_eq!(media_url("brands/acme.png"), "/media/brands/acme.png");
     }
 }

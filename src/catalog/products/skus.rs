@@ -316,31 +316,43 @@ pub(super) async fn sku_views(
     skus: Vec<sku::Model>,
 ) -> ApiResult<Vec<SkuView>> {
     let ids: Vec<i64> = skus.iter().map(|s| s.id).collect();
-    let axis_defs: HashMap<i64, attribute_definition::Model> = if ids.is_empty() {
-        HashMap::new()
+    // Values are owned by id alone (a SKU and a product may share a number), so only those
+    // whose definition is a SKU axis count.
+    let values = if ids.is_empty() {
+        Vec::new()
     } else {
-        attribute_definition::Entity::find()
-            .filter(attribute_definition::Column::Scope.eq(AttributeScope::SkuAxis.as_str()))
+        attribute_value::Entity::find()
+            .filter(attribute_value::Column::OwnerId.is_in(ids.iter().copied()))
+            .filter(
+                attribute_value::Column::DefinitionId.in_subquery(
+                    sea_orm::sea_query::Query::select()
+                        .column(attribute_definition::Column::Id)
+                        .from(attribute_definition::Entity)
+                        .and_where(
+                            attribute_definition::Column::Scope
+                                .eq(AttributeScope::SkuAxis.as_str()),
+                        )
+                        .to_owned(),
+                ),
+            )
             .all(db)
             .await?
-            .into_iter()
-            .map(|d| (d.id, d))
-            .collect()
     };
+    let definition_ids: HashSet<i64> = values.iter().map(|v| v.definition_id).collect();
+    let codes: HashMap<i64, String> = attribute_definition::Entity::find()
+        .filter(attribute_definition::Column::Id.is_in(definition_ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|d| (d.id, d.code))
+        .collect();
     let mut axes: HashMap<i64, AttributeValues> = HashMap::new();
-    if !ids.is_empty() {
-        let values = attribute_value::Entity::find()
-            .filter(attribute_value::Column::OwnerId.is_in(ids.iter().copied()))
-            .filter(attribute_value::Column::DefinitionId.is_in(axis_defs.keys().copied()))
-            .all(db)
-            .await?;
-        for value in values {
-            if let Some(def) = axis_defs.get(&value.definition_id) {
-                axes.entry(value.owner_id).or_default().insert(
-                    def.code.clone(),
-                    serde_json::from_str(&value.value).unwrap_or(Value::Null),
-                );
-            }
+    for value in values {
+        if let Some(code) = codes.get(&value.definition_id) {
+            axes.entry(value.owner_id).or_default().insert(
+                code.clone(),
+                serde_json::from_str(&value.value).unwrap_or(Value::Null),
+            );
         }
     }
     let parts = store::parts_of(db, &ids).await?;
