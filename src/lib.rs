@@ -1,6 +1,7 @@
 //! Bazaar: an e-commerce platform's back office and storefront API in one binary.
 
 pub mod app;
+pub mod cart;
 pub mod catalog;
 pub mod cli;
 pub mod config;
@@ -11,5 +12,7 @@ pub mod jobs;
 pub mod media;
 pub mod migration;
 pub mod notify;
+pub mod orders;
 pub mod platform;
+pub mod promotions;
 pub mod system;

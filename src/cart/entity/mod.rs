@@ -1,0 +1,4 @@
+//! Tables of the cart domain.
+
+pub mod cart;
+pub mod cart_line;

@@ -1,0 +1,4 @@
+//! Carts: a guest's (found by its token) or a customer's, priced live by the promotion
+//! engine.
+
+pub mod entity;

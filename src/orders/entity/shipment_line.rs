@@ -1,0 +1,16 @@
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "shipment_lines")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub shipment_id: i64,
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub order_line_id: i64,
+    pub quantity: i64,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

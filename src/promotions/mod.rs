@@ -1,0 +1,3 @@
+//! Promotions, coupons and gift certificates, and the pricing engine that applies them.
+
+pub mod entity;
