@@ -96,12 +96,15 @@ fn api() -> (Router<AppState>, OpenApi) {
         .merge(jobs::routes::admin_router())
         .merge(notify::routes::admin_router())
         .merge(content::routes::admin_router())
-        .merge(media::routes::admin_router());
+        .merge(media::routes::admin_router())
+        .merge(crate::orders::routes::admin_router());
     let storefront = system::routes::storefront_router()
         .merge(identity::routes::storefront_router())
         .merge(customers::routes::storefront_router())
         .merge(catalog::routes::storefront_router())
-        .merge(content::routes::storefront_router());
+        .merge(content::routes::storefront_router())
+        .merge(crate::cart::routes::storefront_router())
+        .merge(crate::orders::routes::storefront_router());
     let operations = ApiRouter::new()
         .route(routes!(healthz), Access::Public)
         .route(routes!(readyz), Access::Public)
@@ -234,6 +237,7 @@ pub fn router(state: AppState) -> Router {
                 header::AUTHORIZATION,
                 header::HeaderName::from_static(identity::session::CSRF_HEADER),
                 header::HeaderName::from_static(crate::platform::idempotency::HEADER),
+                header::HeaderName::from_static(crate::cart::routes::CART_TOKEN),
             ])
             .expose_headers([header::ETAG, header::LOCATION])
     };

@@ -28,6 +28,7 @@ pub struct Config {
     pub rate_limits: RateLimitsConfig,
     pub catalog: CatalogConfig,
     pub media: MediaConfig,
+    pub orders: OrdersConfig,
 }
 
 /// The storefront's hot-read cache of product pages and lists (in the key-value store:
@@ -349,6 +350,29 @@ fn default_smtp_timeout() -> u64 {
     30
 }
 
+/// Checkout and fulfilment.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OrdersConfig {
+    /// An order not paid this long after checkout is cancelled and its stock released.
+    pub payment_timeout_minutes: u32,
+    /// The sender printed on carrier labels.
+    pub ship_from_name: String,
+    pub ship_from_phone: String,
+    pub ship_from_address: Vec<String>,
+}
+
+impl Default for OrdersConfig {
+    fn default() -> Self {
+        Self {
+            payment_timeout_minutes: 30,
+            ship_from_name: "Bazaar warehouse".into(),
+            ship_from_phone: String::new(),
+            ship_from_address: Vec::new(),
+        }
+    }
+}
+
 /// Where uploaded images and video live, and how large they may be.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -470,6 +494,7 @@ impl Default for Config {
             rate_limits: RateLimitsConfig::default(),
             catalog: CatalogConfig::default(),
             media: MediaConfig::default(),
+            orders: OrdersConfig::default(),
         }
     }
 }
@@ -590,6 +615,11 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        if self.orders.payment_timeout_minutes == 0 {
+            return Err(ConfigError(
+                "orders.payment_timeout_minutes: must be positive".into(),
+            ));
+        }
         for (key, url) in [
             ("database.url", &self.database.url),
             ("database.replica_url", &self.database.replica_url),

@@ -2,3 +2,6 @@
 //! engine.
 
 pub mod entity;
+pub mod model;
+pub mod routes;
+pub mod service;

@@ -222,6 +222,23 @@ async fn authorize_customer(
     Ok(principal)
 }
 
+/// The signed-in customer on a route open to guests too (carts): `None` without
+/// credentials or with a lapsed session cookie; a bad bearer token is still a 401.
+pub async fn optional_customer(
+    state: &AppState,
+    method: &Method,
+    headers: &HeaderMap,
+) -> ApiResult<Option<CustomerPrincipal>> {
+    if bearer(headers).is_some() {
+        return authorize_customer(state, method, headers).await.map(Some);
+    }
+    let Some(principal) = load_customer(state, headers).await? else {
+        return Ok(None);
+    };
+    check_csrf(method, headers, &principal.credential)?;
+    Ok(Some(principal))
+}
+
 /// The customer behind the request's session cookie, if the session is valid: the
 /// account is active and its password has not changed since the session began.
 pub async fn load_customer(

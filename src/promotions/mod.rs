@@ -1,3 +1,4 @@
 //! Promotions, coupons and gift certificates, and the pricing engine that applies them.
 
 pub mod entity;
+pub mod usage;

@@ -292,7 +292,7 @@ pub struct ShippingQuery {
 }
 
 /// A shipping method a customer can choose for a destination, with its price.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ShippingOption {
     pub id: i64,
     pub code: String,

@@ -2,6 +2,7 @@
 //! edits) and the storefront's reads.
 
 pub mod media;
+pub mod purchasable;
 pub mod model;
 pub mod skus;
 pub mod store;

@@ -1,0 +1,33 @@
+//! Background work of the orders domain.
+
+use serde::{Deserialize, Serialize};
+
+use super::service;
+use crate::app::AppState;
+use crate::jobs::{Job, JobContext, JobError, Registry};
+
+/// Cancels an order that is still unpaid when its payment time-out passes, releasing its
+/// stock. Queued by checkout to run at the due time; idempotent (see
+/// `service::expire_unpaid`), so a repeated delivery finds nothing to do.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CancelUnpaidOrder {
+    pub order_id: i64,
+}
+
+impl Job for CancelUnpaidOrder {
+    const NAME: &'static str = "cancel_unpaid_order";
+
+    async fn run(self, state: AppState, _: JobContext) -> Result<(), JobError> {
+        let cancelled = service::expire_unpaid(&state, self.order_id, chrono::Utc::now())
+            .await
+            .map_err(|e| JobError::new(e.problem().detail))?;
+        if cancelled {
+            tracing::info!(order_id = self.order_id, "unpaid order timed out");
+        }
+        Ok(())
+    }
+}
+
+pub fn register(registry: &mut Registry) {
+    registry.job::<CancelUnpaidOrder>();
+}
