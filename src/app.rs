@@ -97,7 +97,8 @@ fn api() -> (Router<AppState>, OpenApi) {
         .merge(notify::routes::admin_router())
         .merge(content::routes::admin_router())
         .merge(media::routes::admin_router())
-        .merge(crate::orders::routes::admin_router());
+        .merge(crate::orders::routes::admin_router())
+        .merge(crate::reports::admin_router());
     let storefront = system::routes::storefront_router()
         .merge(identity::routes::storefront_router())
         .merge(customers::routes::storefront_router())

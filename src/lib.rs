@@ -15,4 +15,5 @@ pub mod notify;
 pub mod orders;
 pub mod platform;
 pub mod promotions;
+pub mod reports;
 pub mod system;

@@ -34,7 +34,7 @@ const MAX_QUERY_CHARS: usize = 200;
 
 /// Products that can be bought now: back- or pre-orderable, a plain SKU in stock, or a
 /// bundle SKU whose every part is active and in stock for its quantity.
-const IN_STOCK_SQL: &str = "(products.allow_backorder OR products.allow_preorder OR EXISTS (\
+pub(crate) const IN_STOCK_SQL: &str = "(products.allow_backorder OR products.allow_preorder OR EXISTS (\
     SELECT 1 FROM skus s WHERE s.product_id = products.id AND s.is_active AND (\
       (NOT products.is_bundle AND s.stock > 0) OR \
       (products.is_bundle \
