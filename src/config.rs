@@ -355,7 +355,7 @@ fn default_smtp_timeout() -> u64 {
 #[serde(deny_unknown_fields, default)]
 pub struct OrdersConfig {
     /// An order not paid this long after checkout is cancelled and its stock released.
-    pub payment_timeout_minutes: u32,
+    pub payment_timeout_secs: u32,
     /// The sender printed on carrier labels.
     pub ship_from_name: String,
     pub ship_from_phone: String,
@@ -365,7 +365,7 @@ pub struct OrdersConfig {
 impl Default for OrdersConfig {
     fn default() -> Self {
         Self {
-            payment_timeout_minutes: 30,
+            payment_timeout_secs: 30 * 60,
             ship_from_name: "Bazaar warehouse".into(),
             ship_from_phone: String::new(),
             ship_from_address: Vec::new(),
@@ -615,9 +615,9 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        if self.orders.payment_timeout_minutes == 0 {
+        if self.orders.payment_timeout_secs == 0 {
             return Err(ConfigError(
-                "orders.payment_timeout_minutes: must be positive".into(),
+                "orders.payment_timeout_secs: must be positive".into(),
             ));
         }
         for (key, url) in [

@@ -124,7 +124,7 @@ pub async fn checkout(state: &AppState, customer_id: i64, req: CheckoutRequest) 
         Validator::default().text(note, "note", 1000).finish()?;
     }
     let number = order_number();
-    let due = now + Duration::minutes(state.config.orders.payment_timeout_minutes.into());
+    let due = now + Duration::seconds(state.config.orders.payment_timeout_secs.into());
     let pricing = FrozenPricing {
         promotions: priced.applied.clone(),
         gift_coupon_promotion_ids: priced.gift_coupon_promotion_ids.clone(),
