@@ -12,4 +12,5 @@ pub mod media;
 pub mod migration;
 pub mod notify;
 pub mod platform;
+pub mod promotions;
 pub mod system;

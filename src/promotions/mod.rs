@@ -1,0 +1,5 @@
+//! Promotions, coupons and the pricing engine: catalog, cart and coupon promotions whose rules
+//! are data (conditions and actions), stacked explicitly, priced by a pure function that says
+//! which promotion produced every saving.
+
+pub mod engine;
