@@ -1,3 +1,4 @@
 //! Orders: checkout, lifecycle, editing, splitting, picking, shipping and returns.
 
 pub mod entity;
+pub mod purchases;
