@@ -22,6 +22,7 @@ use super::store as catalog_store;
 use crate::app::AppState;
 use crate::customers::service as customers;
 use crate::identity::service::{Actor, audit};
+use crate::orders::purchases;
 use crate::platform::concurrency::Expected;
 use crate::platform::error::Validator;
 use crate::platform::list::{ListParams, Page, SortFields};
@@ -145,7 +146,8 @@ fn not_allowed() -> ApiError {
     ApiError::new(
         StatusCode::FORBIDDEN,
         "review-not-allowed",
-        "this account may not review this product",
+        "only customers with a verified email who have received this product (in an order \
+         that shipped or completed) may review it",
     )
 }
 
@@ -183,9 +185,10 @@ async fn product_on_sale(db: &impl ConnectionTrait, slug: &str) -> ApiResult<pro
 }
 
 /// Whether the customer may review the product: the one place that decides it, so the
-/// rule can tighten without touching the routes. Once orders exist (a later issue) it will
-/// require a completed order containing the product; until then any active customer with
-/// a verified email may review any product on sale.
+/// rule can change without touching the routes. An active customer with a verified email
+/// may review a product on sale that they have received: a line of it in one of their
+/// orders that shipped or completed (an order awaiting payment, paid but not shipped yet,
+/// or cancelled does not count).
 pub async fn may_review(
     db: &impl ConnectionTrait,
     customer_id: i64,
@@ -194,10 +197,16 @@ pub async fn may_review(
     let verified = customers::find_account(db, customer_id)
         .await?
         .is_some_and(|a| a.can_sign_in() && a.email_verified_at.is_some());
+    if !verified {
+        return Ok(false);
+    }
     let on_sale_now = product_store::find_product(db, product_id)
         .await?
         .is_some_and(|p| on_sale(&p, Utc::now()));
-    Ok(verified && on_sale_now)
+    if !on_sale_now {
+        return Ok(false);
+    }
+    purchases::has_received(db, customer_id, product_id).await
 }
 
 /// Plain text may hold line breaks and tabs but no other control characters (PostgreSQL

@@ -7,6 +7,7 @@ pub mod entity;
 pub mod fulfilment;
 pub mod jobs;
 pub mod model;
+pub mod purchases;
 pub mod returns;
 pub mod routes;
 pub mod service;

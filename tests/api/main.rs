@@ -19,6 +19,7 @@ mod oauth;
 mod orders;
 mod product_cache;
 mod products;
+mod purchases;
 mod ratelimit;
 mod reviews;
 mod shop;

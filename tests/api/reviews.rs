@@ -1,5 +1,6 @@
-//! Product reviews: customers review products on sale, the storefront lists them with a
-//! rating summary that the product page shows at once, staff answer and delete.
+//! Product reviews: customers review products on sale that they received, the storefront
+//! lists them with a rating summary that the product page shows at once, staff answer and
+//! delete.
 
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -9,10 +10,12 @@ use crate::harness::{
     both_backends, create_staff, expect_json, expect_problem, login_as_superuser, new_client, send,
     signed_in_customer, spawn,
 };
+use crate::purchases::{delivered, order_in_status};
 
 both_backends!(
     customers_review_products_and_the_summary_follows_at_once,
     reviews_are_checked_and_only_customers_review_products_on_sale,
+    only_customers_who_received_the_product_review_it,
     staff_answer_filter_and_delete_reviews,
     customers_withdraw_their_own_reviews_only,
 );
@@ -37,6 +40,28 @@ async fn mug_shop(app: &TestApp) -> Value {
     let mug = json!({"title": "Mug", "slug": "mug", "product_type_id": mug_type["id"],
         "status": "listed", "skus": [{"code": "MUG-1", "price": 1200, "stock": 5}]});
     expect_json(app.post("/api/v1/admin/products", &mug).await, 201).await
+}
+
+async fn customer_id(customer: &CustomerClient) -> i64 {
+    expect_json(customer.get("/api/v1/me").await, 200).await["id"]
+        .as_i64()
+        .unwrap()
+}
+
+/// The product's id and its first SKU's.
+fn ids_of(product: &Value) -> (i64, i64) {
+    (
+        product["id"].as_i64().unwrap(),
+        product["skus"][0]["id"].as_i64().unwrap(),
+    )
+}
+
+/// A signed-in customer who received `product`: a completed order of it.
+async fn owner_of(app: &TestApp, product: &Value, email: &str) -> CustomerClient {
+    let customer = signed_in_customer(app, email).await;
+    let (product_id, sku_id) = ids_of(product);
+    delivered(app, customer_id(&customer).await, product_id, sku_id).await;
+    customer
 }
 
 async fn rating_on_page(app: &TestApp) -> Value {
@@ -89,13 +114,13 @@ async fn staff_session(app: &TestApp, email: &str, permissions: &[&str]) -> Cust
 
 async fn customers_review_products_and_the_summary_follows_at_once(backend: Backend) {
     let app = spawn(backend).await;
-    mug_shop(&app).await;
+    let mug = mug_shop(&app).await;
     assert_eq!(
         rating_on_page(&app).await,
         json!({"count": 0, "average": null, "distribution": [0, 0, 0, 0, 0]})
     );
 
-    let ada = signed_in_customer(&app, "ada@example.com").await;
+    let ada = owner_of(&app, &mug, "ada@example.com").await;
     let review = json!({"rating": 4, "body": "  Keeps tea hot.\nGood handle.  ",
         "fields": {"use": "tea"}});
     let response = ada.post(MUG_REVIEWS, &review).await;
@@ -117,9 +142,9 @@ async fn customers_review_products_and_the_summary_follows_at_once(backend: Back
     let again = ada.post(MUG_REVIEWS, &json!({"rating": 1})).await;
     expect_problem(again, 409, "already-reviewed").await;
 
-    let bo = signed_in_customer(&app, "bo@example.com").await;
+    let bo = owner_of(&app, &mug, "bo@example.com").await;
     let second = post_review(&bo, 5, "").await;
-    let lu = signed_in_customer(&app, "lu@example.com").await;
+    let lu = owner_of(&app, &mug, "lu@example.com").await;
     let third = post_review(&lu, 4, "Fine").await;
     assert_eq!(
         rating_on_page(&app).await,
@@ -181,7 +206,7 @@ async fn customers_review_products_and_the_summary_follows_at_once(backend: Back
 async fn reviews_are_checked_and_only_customers_review_products_on_sale(backend: Backend) {
     let app = spawn(backend).await;
     let mug = mug_shop(&app).await;
-    let ada = signed_in_customer(&app, "ada@example.com").await;
+    let ada = owner_of(&app, &mug, "ada@example.com").await;
 
     for (review, expected) in [
         (json!({"rating": 0}), vec!["rating"]),
@@ -250,7 +275,7 @@ async fn reviews_are_checked_and_only_customers_review_products_on_sale(backend:
         expect_problem(app.get(&path).await, 404, "not-found").await;
     }
 
-    // A customer whose address is no longer verified may not review.
+    // A customer whose address is no longer verified may not review, received or not.
     let me = expect_json(ada.get("/api/v1/me").await, 200).await;
     let unverify = json!({"email_verified": false, "version": me["version"]});
     let path = format!("/api/v1/admin/customers/{}", me["id"]);
@@ -259,12 +284,12 @@ async fn reviews_are_checked_and_only_customers_review_products_on_sale(backend:
     expect_problem(refused, 403, "review-not-allowed").await;
 
     // A product delisted after a review keeps it, but takes no more.
-    let bo = signed_in_customer(&app, "bo@example.com").await;
+    let bo = owner_of(&app, &mug, "bo@example.com").await;
     post_review(&bo, 2, "Chipped").await;
     let delist = json!({"status": "delisted", "version": mug["version"]});
     let path = format!("/api/v1/admin/products/{}", mug["id"]);
     expect_json(app.patch(&path, &delist).await, 200).await;
-    let lu = signed_in_customer(&app, "lu@example.com").await;
+    let lu = owner_of(&app, &mug, "lu@example.com").await;
     expect_problem(
         lu.post(MUG_REVIEWS, &json!({"rating": 5})).await,
         404,
@@ -273,12 +298,65 @@ async fn reviews_are_checked_and_only_customers_review_products_on_sale(backend:
     .await;
 }
 
+async fn only_customers_who_received_the_product_review_it(backend: Backend) {
+    let app = spawn(backend).await;
+    let mug = mug_shop(&app).await;
+    let (mug_id, mug_sku) = ids_of(&mug);
+    let cup = json!({"title": "Cup", "slug": "cup", "status": "listed",
+        "skus": [{"code": "CUP-1", "price": 800, "stock": 5}]});
+    let cup = expect_json(app.post("/api/v1/admin/products", &cup).await, 201).await;
+    let (cup_id, cup_sku) = ids_of(&cup);
+    let review = json!({"rating": 5, "body": "Nice"});
+
+    // A verified customer who never ordered the mug may not review it.
+    let ada = signed_in_customer(&app, "ada@example.com").await;
+    let ada_id = customer_id(&ada).await;
+    let refused = ada.post(MUG_REVIEWS, &review).await;
+    let problem = expect_problem(refused, 403, "review-not-allowed").await;
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(detail.contains("received"), "{detail}");
+
+    // Receiving another product, or someone else receiving the mug, does not count.
+    delivered(&app, ada_id, cup_id, cup_sku).await;
+    let bo = owner_of(&app, &mug, "bo@example.com").await;
+    expect_problem(
+        ada.post(MUG_REVIEWS, &review).await,
+        403,
+        "review-not-allowed",
+    )
+    .await;
+
+    // An order of the mug that has not shipped, or was cancelled, does not count either.
+    for status in ["pending_payment", "paid", "ready_for_picking", "cancelled"] {
+        order_in_status(&app, ada_id, mug_id, mug_sku, status).await;
+        let refused = ada.post(MUG_REVIEWS, &review).await;
+        expect_problem(refused, 403, "review-not-allowed").await;
+    }
+    assert_eq!(rating_on_page(&app).await["count"], 0, "nothing was stored");
+
+    // Shipped is enough; so is completed.
+    order_in_status(&app, ada_id, mug_id, mug_sku, "shipped").await;
+    post_review(&ada, 4, "Arrived whole").await;
+    post_review(&bo, 5, "").await;
+    assert_eq!(rating_on_page(&app).await["count"], 2);
+
+    // The cup's owner reviews the cup, not the mug.
+    let cup_reviews = "/api/v1/products/cup/reviews";
+    expect_json(ada.post(cup_reviews, &review).await, 201).await;
+    expect_problem(
+        bo.post(cup_reviews, &review).await,
+        403,
+        "review-not-allowed",
+    )
+    .await;
+}
+
 async fn staff_answer_filter_and_delete_reviews(backend: Backend) {
     let app = spawn(backend).await;
     let mug = mug_shop(&app).await;
     let superuser = expect_json(app.get("/api/v1/admin/me").await, 200).await;
-    let ada = signed_in_customer(&app, "ada@example.com").await;
-    let bo = signed_in_customer(&app, "bo@example.com").await;
+    let ada = owner_of(&app, &mug, "ada@example.com").await;
+    let bo = owner_of(&app, &mug, "bo@example.com").await;
     let good = post_review(&ada, 4, "Good").await;
     let bad = post_review(&bo, 2, "Chipped").await;
 
@@ -371,9 +449,9 @@ async fn staff_answer_filter_and_delete_reviews(backend: Backend) {
 
 async fn customers_withdraw_their_own_reviews_only(backend: Backend) {
     let app = spawn(backend).await;
-    mug_shop(&app).await;
-    let ada = signed_in_customer(&app, "ada@example.com").await;
-    let bo = signed_in_customer(&app, "bo@example.com").await;
+    let mug = mug_shop(&app).await;
+    let ada = owner_of(&app, &mug, "ada@example.com").await;
+    let bo = owner_of(&app, &mug, "bo@example.com").await;
     let adas = post_review(&ada, 5, "Lovely").await;
     let bos = post_review(&bo, 1, "Broke").await;
     let path = format!("/api/v1/me/reviews/{}", adas["id"]);

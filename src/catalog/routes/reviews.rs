@@ -23,6 +23,8 @@ use crate::platform::request::RequestMeta;
 #[utoipa::path(post, path = "/products/{slug}/reviews", tag = "storefront",
     request_body = PostReview,
     responses((status = 201, body = ReviewView),
+        (status = 403, description = "The customer has not received the product or has no \
+            verified email"),
         (status = 404, description = "No product on sale under this slug"),
         (status = 409, description = "The customer already reviewed it")))]
 pub async fn post_review(
