@@ -11,5 +11,6 @@ pub mod jobs;
 pub mod media;
 pub mod migration;
 pub mod notify;
+pub mod orders;
 pub mod platform;
 pub mod system;

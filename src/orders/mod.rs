@@ -1,0 +1,3 @@
+//! Orders: checkout, lifecycle, editing, splitting, picking, shipping and returns.
+
+pub mod documents;
