@@ -39,7 +39,7 @@ use crate::platform::db::Db;
 use crate::platform::error::{PROBLEM_JSON, Problem};
 use crate::platform::routing::{Access, ApiRouter, PermissionInfo, permission_catalogue};
 use crate::platform::{ApiError, telemetry};
-use crate::{catalog, content, customers};
+use crate::{catalog, content, customers, inventory};
 use crate::{identity, system};
 
 /// Everything a request handler may need; one per process, shared by all requests.
@@ -92,6 +92,7 @@ fn api() -> (Router<AppState>, OpenApi) {
     let admin = identity::routes::admin_router()
         .merge(customers::routes::admin_router())
         .merge(catalog::routes::admin_router())
+        .merge(inventory::routes::admin_router())
         .merge(system::routes::admin_router())
         .merge(jobs::routes::admin_router())
         .merge(notify::routes::admin_router())

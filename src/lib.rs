@@ -8,6 +8,7 @@ pub mod config;
 pub mod content;
 pub mod customers;
 pub mod identity;
+pub mod inventory;
 pub mod jobs;
 pub mod media;
 pub mod migration;

@@ -144,6 +144,11 @@ pub async fn load_scale(state: &AppState, skus: u64) -> anyhow::Result<ScaleRepo
                     axis_key: Set(None),
                     is_active: Set(true),
                     sort_order: Set(k as i32),
+                    reserved: Set(0),
+                    damaged: Set(0),
+                    safety_stock: Set(0),
+                    reorder_qty: Set(0),
+                    always_available: Set(false),
                     created_at: Set(now),
                     updated_at: Set(now),
                 });
@@ -153,6 +158,10 @@ pub async fn load_scale(state: &AppState, skus: u64) -> anyhow::Result<ScaleRepo
         for chunk in sku_rows.chunks(2000) {
             sku::Entity::insert_many(chunk.to_vec()).exec(&txn).await?;
         }
+        // The ledger sums to the stock: one `initial` row per stocked SKU, in bulk.
+        crate::inventory::service::record_initial_of_products(&txn, &ids)
+            .await
+            .map_err(problem)?;
         txn.commit().await?;
         done += batch;
     }

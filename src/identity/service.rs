@@ -63,6 +63,15 @@ pub async fn audit(
     Ok(())
 }
 
+/// Who to tell about work that needs a permission (a low-stock alert): the active staff
+/// holding it, superusers included.
+pub async fn staff_emails_with_permission(
+    db: &impl ConnectionTrait,
+    permission: &str,
+) -> ApiResult<Vec<String>> {
+    Ok(store::active_staff_emails_with(db, permission).await?)
+}
+
 pub fn normalize_email(email: &str) -> String {
     email.trim().to_lowercase()
 }

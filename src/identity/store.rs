@@ -6,8 +6,8 @@ use chrono::Utc;
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect,
-    Select,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Select,
 };
 
 use super::entity::{oauth_identity, role, role_permission, security_log, staff, staff_role};
@@ -49,6 +49,40 @@ pub async fn permissions_of(
         .into_values()
         .flatten()
         .collect())
+}
+
+/// Emails of the active staff holding `permission` through a role, and of every active
+/// superuser.
+pub async fn active_staff_emails_with(
+    db: &impl ConnectionTrait,
+    permission: &str,
+) -> Result<Vec<String>, DbErr> {
+    let holders = sea_orm::sea_query::Query::select()
+        .column(staff_role::Column::StaffId)
+        .from(staff_role::Entity)
+        .and_where(
+            staff_role::Column::RoleId.in_subquery(
+                sea_orm::sea_query::Query::select()
+                    .column(role_permission::Column::RoleId)
+                    .from(role_permission::Entity)
+                    .and_where(role_permission::Column::Permission.eq(permission))
+                    .to_owned(),
+            ),
+        )
+        .to_owned();
+    staff::Entity::find()
+        .select_only()
+        .column(staff::Column::Email)
+        .filter(staff::Column::IsActive.eq(true))
+        .filter(
+            sea_orm::Condition::any()
+                .add(staff::Column::IsSuperuser.eq(true))
+                .add(staff::Column::Id.in_subquery(holders)),
+        )
+        .order_by_asc(staff::Column::Id)
+        .into_tuple()
+        .all(db)
+        .await
 }
 
 pub async fn insert_staff(

@@ -258,6 +258,7 @@ pub fn catalogue(config: &Config) -> Registry {
     registry.job::<crate::identity::accounts::SendAccountLink>();
     crate::customers::jobs::register(&mut registry);
     crate::catalog::cache::register(&mut registry);
+    crate::inventory::jobs::register(&mut registry);
     crate::orders::jobs::register(&mut registry);
     registry
 }

@@ -11,6 +11,7 @@ mod m20261123_000005_catalog;
 mod m20261123_000006_content;
 mod m20261123_000007_attributes;
 mod m20261123_000008_products;
+mod m20261123_000009_inventory;
 mod m20261123_000010_sales;
 mod m20261123_000011_orders;
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000006_content::Migration),
             Box::new(m20261123_000007_attributes::Migration),
             Box::new(m20261123_000008_products::Migration),
+            Box::new(m20261123_000009_inventory::Migration),
             Box::new(m20261123_000010_sales::Migration),
             Box::new(m20261123_000011_orders::Migration),
         ]

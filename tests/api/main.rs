@@ -12,6 +12,7 @@ mod conventions;
 mod customers;
 mod hotcache;
 mod identity;
+mod inventory;
 mod jobs;
 mod kv;
 mod media;

@@ -69,6 +69,31 @@ pub(crate) async fn after_write(state: &AppState, product: &product::Model) {
     cache::product_changed(state, &product.slug).await;
 }
 
+/// Tells the storefront's caches that the stock of these SKUs changed: their products'
+/// pages, and those of the bundles they are parts of. Call after the commit; a failure
+/// only leaves pages stale until their TTL, so it is logged, not returned.
+pub async fn stock_changed(state: &AppState, sku_ids: &[i64]) {
+    let db = state.db.writer();
+    let products = async {
+        let skus = store::skus_by_id(db, sku_ids).await?;
+        let ids: BTreeSet<i64> = skus.iter().map(|s| s.product_id).collect();
+        let mut products = Vec::new();
+        for id in ids {
+            products.extend(store::find_product(db, id).await?);
+        }
+        products.extend(store::bundles_using(db, sku_ids).await?);
+        Ok::<_, sea_orm::DbErr>(products)
+    };
+    match products.await {
+        Ok(products) => {
+            for product in &products {
+                after_write(state, product).await;
+            }
+        }
+        Err(err) => tracing::warn!(error = %err, "cannot tell the caches about a stock change"),
+    }
+}
+
 /// The listing window is kept to whole seconds, the storefront's resolution.
 fn whole_seconds(at: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
     at.map(|t| t.trunc_subsecs(0))
@@ -428,7 +453,15 @@ pub async fn create_product(
     catalog_store::replace_values(&txn, &definition_ids, created.id, values).await?;
     let axes = skus::axes_of(&txn, &created).await?;
     for (i, sku) in input.skus.iter().enumerate() {
-        skus::insert_sku(&txn, &created, &axes, sku, &format!("skus[{i}].")).await?;
+        skus::insert_sku(
+            &txn,
+            &created,
+            &axes,
+            sku,
+            &format!("skus[{i}]."),
+            actor.principal.map(|p| p.staff_id),
+        )
+        .await?;
     }
     // The status goes last: listing needs the SKUs in place.
     check_listable(&txn, created.id, input.status).await?;
@@ -823,7 +856,7 @@ pub async fn copy_product(state: &AppState, actor: &Actor<'_>, id: i64) -> ApiRe
             is_active: s.is_active,
             sort_order: s.sort_order,
         };
-        skus::insert_sku(&txn, &copy, &axes, &input, &format!("skus[{i}].")).await?;
+        skus::insert_sku(&txn, &copy, &axes, &input, &format!("skus[{i}]."), None).await?;
     }
     refresh_derived(&txn, copy.id).await?;
     audit(

@@ -86,8 +86,15 @@ pub struct SkuView {
     pub compare_at_price: Option<i64>,
     pub weight_grams: i32,
     pub barcode: Option<String>,
-    /// Units on hand; for a bundle SKU, how many whole bundles its parts make.
+    /// Units on hand; for a bundle SKU, how many whole bundles its parts' available units
+    /// make. Changed here it is an `adjust` movement in the stock ledger.
     pub stock: i32,
+    /// Units promised to unshipped orders (read-only; 0 for a bundle SKU).
+    pub reserved: i32,
+    /// `stock - reserved`: what checkouts may still take (read-only).
+    pub available: i32,
+    /// Never runs out (set under `/admin/inventory`); for a bundle, when all its parts are.
+    pub always_available: bool,
     /// Values of the product type's SKU axes, by code.
     #[schema(value_type = Object)]
     pub axes: AttributeValues,
@@ -449,9 +456,10 @@ pub struct StorefrontSku {
     pub compare_at_price: Option<i64>,
     #[schema(value_type = Object)]
     pub axes: AttributeValues,
-    /// Whether it can be ordered now (stock, a bundle's parts, or back/pre-order).
+    /// Whether it can be ordered now (stock, a bundle's parts, always available, or
+    /// back/pre-order).
     pub available: bool,
-    /// Units (whole bundles) on hand.
+    /// Units (whole bundles) available to order: on hand less what orders reserved.
     pub stock: i32,
     pub parts: Vec<BundlePart>,
 }

@@ -16,6 +16,8 @@ use crate::catalog::entity::{attribute_definition, attribute_value, product, sku
 use crate::catalog::model::{AttributeScope, AttributeValues};
 use crate::catalog::store as catalog_store;
 use crate::identity::service::{Actor, audit};
+use crate::inventory::model::MovementRef;
+use crate::inventory::service as inventory;
 use crate::platform::concurrency::{Expected, update_versioned};
 use crate::platform::crud::find_or_404;
 use crate::platform::error::Validator;
@@ -216,13 +218,15 @@ async fn check_parts(
     Ok(parts.iter().map(|p| (p.sku_id, p.quantity)).collect())
 }
 
-/// Inserts one checked SKU of `product` with its axis values and parts.
+/// Inserts one checked SKU of `product` with its axis values and parts; its stock is the
+/// ledger's `initial` movement, by `staff_id`.
 pub(super) async fn insert_sku(
     db: &impl ConnectionTrait,
     product: &product::Model,
     axes: &[attribute_definition::Model],
     input: &SkuInput,
     prefix: &str,
+    staff_id: Option<i64>,
 ) -> ApiResult<sku::Model> {
     let mut v = Validator::default();
     v.code(&input.code, &format!("{prefix}code"));
@@ -272,12 +276,24 @@ pub(super) async fn insert_sku(
         axis_key: Set(axis_key.clone()),
         is_active: Set(input.is_active),
         sort_order: Set(input.sort_order),
+        reserved: Set(0),
+        damaged: Set(0),
+        safety_stock: Set(0),
+        reorder_qty: Set(0),
+        always_available: Set(false),
         created_at: Set(now),
         updated_at: Set(now),
     })
     .exec_with_returning(db)
     .await
     .map_err(|e| insert_conflict(e, &input.code, axis_key.as_deref()))?;
+    inventory::record_initial(
+        db,
+        created.id,
+        created.stock,
+        &MovementRef::staff(staff_id, "stock at SKU creation"),
+    )
+    .await?;
     write_axis_values(db, axes, created.id, axis_values).await?;
     store::replace_parts(db, created.id, &parts).await?;
     Ok(created)
@@ -294,20 +310,21 @@ async fn write_axis_values(
     Ok(())
 }
 
-/// How many whole bundles the parts make: the scarcest part decides; an inactive part
-/// makes none.
-pub(super) fn bundle_stock(parts: &[(i32, &sku::Model)]) -> i32 {
+/// How many whole bundles the parts make: the scarcest part's available units decide; an
+/// inactive part makes none. `None` when every part is always available (no limit).
+pub(super) fn bundle_stock(parts: &[(i32, &sku::Model)]) -> Option<i32> {
     parts
         .iter()
+        .filter(|(_, part)| !(part.is_active && part.always_available))
         .map(|(quantity, part)| {
             if part.is_active && *quantity > 0 {
-                part.stock.max(0) / quantity
+                part.stock.saturating_sub(part.reserved).max(0) / quantity
             } else {
                 0
             }
         })
         .min()
-        .unwrap_or(0)
+        .or(if parts.is_empty() { Some(0) } else { None })
 }
 
 /// The SKUs as responses: axis values by code, parts, and a bundle's derived stock.
@@ -370,10 +387,14 @@ pub(super) async fn sku_views(
                 .filter(|p| p.bundle_sku_id == s.id)
                 .filter_map(|p| part_skus.get(&p.part_sku_id).map(|sku| (p.quantity, sku)))
                 .collect();
-            let stock = if mine.is_empty() {
-                s.stock
+            // A bundle's stock is what its parts make; nothing is reserved on it.
+            let (stock, reserved, always_available) = if mine.is_empty() {
+                (s.stock, s.reserved, s.always_available)
             } else {
-                bundle_stock(&mine)
+                match bundle_stock(&mine) {
+                    Some(stock) => (stock, 0, false),
+                    None => (0, 0, true),
+                }
             };
             SkuView {
                 axes: axes.remove(&s.id).unwrap_or_default(),
@@ -386,6 +407,9 @@ pub(super) async fn sku_views(
                     })
                     .collect(),
                 stock,
+                reserved,
+                available: stock.saturating_sub(reserved),
+                always_available,
                 id: s.id,
                 product_id: s.product_id,
                 code: s.code,
@@ -428,7 +452,8 @@ pub async fn create_sku(
     let txn = state.db.begin().await?;
     let product = load_product(&txn, product_id).await?;
     let axes = axes_of(&txn, &product).await?;
-    let created = insert_sku(&txn, &product, &axes, &input, "").await?;
+    let staff_id = actor.principal.map(|p| p.staff_id);
+    let created = insert_sku(&txn, &product, &axes, &input, "", staff_id).await?;
     refresh_derived(&txn, product.id).await?;
     audit(
         &txn,
@@ -509,7 +534,6 @@ pub async fn update_sku(
             compare_at_price: input.compare_at_price.map_or(NotSet, Set),
             weight_grams: input.weight_grams.map_or(NotSet, Set),
             barcode: input.barcode.clone().map_or(NotSet, Set),
-            stock: input.stock.map_or(NotSet, Set),
             axis_key: axis_key.clone().map_or(NotSet, Set),
             is_active: input.is_active.map_or(NotSet, Set),
             sort_order: input.sort_order.map_or(NotSet, Set),
@@ -522,6 +546,15 @@ pub async fn update_sku(
         RESOURCE,
     )
     .await?;
+    if let Some(stock) = input.stock {
+        inventory::set_on_hand(
+            &txn,
+            id,
+            stock,
+            &MovementRef::staff(actor.principal.map(|p| p.staff_id), "set on SKU edit"),
+        )
+        .await?;
+    }
     if let Some((_, values)) = axis_change {
         write_axis_values(&txn, &axes, id, values).await?;
     }
@@ -754,7 +787,7 @@ pub async fn generate_skus(
             is_active: true,
             sort_order: base_order + created.len() as i32,
         };
-        created.push(insert_sku(&txn, &product, &axes, &input, "").await?);
+        created.push(insert_sku(&txn, &product, &axes, &input, "", None).await?);
     }
     refresh_derived(&txn, product.id).await?;
     audit(
@@ -816,6 +849,11 @@ mod tests {
             axis_key: None,
             is_active: active,
             sort_order: 0,
+            reserved: 0,
+            damaged: 0,
+            safety_stock: 0,
+            reorder_qty: 0,
+            always_available: false,
             created_at: now,
             updated_at: now,
         }
@@ -824,11 +862,22 @@ mod tests {
     #[test]
     fn the_scarcest_part_decides_how_many_bundles_there_are() {
         let (a, b) = (part(10, true), part(7, true));
-        assert_eq!(bundle_stock(&[(2, &a), (1, &b)]), 5);
-        assert_eq!(bundle_stock(&[(2, &a), (3, &b)]), 2);
-        assert_eq!(bundle_stock(&[(11, &a)]), 0);
+        assert_eq!(bundle_stock(&[(2, &a), (1, &b)]), Some(5));
+        assert_eq!(bundle_stock(&[(2, &a), (3, &b)]), Some(2));
+        assert_eq!(bundle_stock(&[(11, &a)]), Some(0));
         let off = part(100, false);
-        assert_eq!(bundle_stock(&[(1, &a), (1, &off)]), 0);
+        assert_eq!(bundle_stock(&[(1, &a), (1, &off)]), Some(0));
+    }
+
+    #[test]
+    fn reserved_units_and_always_available_parts_count_for_bundles() {
+        let mut a = part(10, true);
+        a.reserved = 6;
+        let mut digital = part(0, true);
+        digital.always_available = true;
+        assert_eq!(bundle_stock(&[(2, &a), (1, &digital)]), Some(2));
+        assert_eq!(bundle_stock(&[(1, &digital)]), None);
+        assert_eq!(bundle_stock(&[]), Some(0));
     }
 
     #[test]

@@ -32,15 +32,17 @@ const MAX_PER_PAGE: u64 = 100;
 const MAX_ATTRIBUTE_FILTERS: usize = 10;
 const MAX_QUERY_CHARS: usize = 200;
 
-/// Products that can be bought now: back- or pre-orderable, a plain SKU in stock, or a
-/// bundle SKU whose every part is active and in stock for its quantity.
+/// Products that can be bought now: back- or pre-orderable, a plain SKU always available
+/// or with units available (on hand less reserved), or a bundle SKU whose every part is
+/// active and available for its quantity.
 pub(crate) const IN_STOCK_SQL: &str = "(products.allow_backorder OR products.allow_preorder OR EXISTS (\
     SELECT 1 FROM skus s WHERE s.product_id = products.id AND s.is_active AND (\
-      (NOT products.is_bundle AND s.stock > 0) OR \
+      (NOT products.is_bundle AND (s.always_available OR s.stock - s.reserved > 0)) OR \
       (products.is_bundle \
         AND EXISTS (SELECT 1 FROM bundle_items b0 WHERE b0.bundle_sku_id = s.id) \
         AND NOT EXISTS (SELECT 1 FROM bundle_items b JOIN skus p ON p.id = b.part_sku_id \
-          WHERE b.bundle_sku_id = s.id AND (p.stock < b.quantity OR NOT p.is_active))))))";
+          WHERE b.bundle_sku_id = s.id AND (NOT p.is_active OR \
+            (NOT p.always_available AND p.stock - p.reserved < b.quantity)))))))";
 
 /// `code:value|value,code:value` → code and the JSON encodings a stored value may have.
 fn parse_attribute_filters(raw: &str) -> ApiResult<Vec<(String, Vec<String>)>> {
@@ -596,13 +598,13 @@ async fn build_page(
     let skus: Vec<StorefrontSku> = active
         .into_iter()
         .map(|s| StorefrontSku {
-            available: orderable || s.stock > 0,
+            available: orderable || s.always_available || s.available > 0,
             id: s.id,
             code: s.code,
             price: s.price,
             compare_at_price: s.compare_at_price,
             axes: s.axes,
-            stock: s.stock,
+            stock: s.available,
             parts: s.parts,
         })
         .collect();
