@@ -13,6 +13,7 @@ mod m20261123_000007_attributes;
 mod m20261123_000008_products;
 mod m20261123_000010_sales;
 mod m20261123_000011_orders;
+mod m20261123_000012_giftrec;
 
 pub struct Migrator;
 
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000008_products::Migration),
             Box::new(m20261123_000010_sales::Migration),
             Box::new(m20261123_000011_orders::Migration),
+            Box::new(m20261123_000012_giftrec::Migration),
         ]
     }
 }
