@@ -3,6 +3,7 @@
 
 pub mod media;
 pub mod model;
+pub mod recommendations;
 pub mod skus;
 pub mod store;
 pub mod storefront;
