@@ -39,7 +39,7 @@ use crate::platform::db::Db;
 use crate::platform::error::{PROBLEM_JSON, Problem};
 use crate::platform::routing::{Access, ApiRouter, PermissionInfo, permission_catalogue};
 use crate::platform::{ApiError, telemetry};
-use crate::{catalog, content, customers, inventory};
+use crate::{catalog, content, customers, inventory, promotions};
 use crate::{identity, system};
 
 /// Everything a request handler may need; one per process, shared by all requests.
@@ -99,14 +99,16 @@ fn api() -> (Router<AppState>, OpenApi) {
         .merge(content::routes::admin_router())
         .merge(media::routes::admin_router())
         .merge(crate::orders::routes::admin_router())
-        .merge(crate::reports::admin_router());
+        .merge(crate::reports::admin_router())
+        .merge(promotions::routes::admin_router());
     let storefront = system::routes::storefront_router()
         .merge(identity::routes::storefront_router())
         .merge(customers::routes::storefront_router())
         .merge(catalog::routes::storefront_router())
         .merge(content::routes::storefront_router())
         .merge(crate::cart::routes::storefront_router())
-        .merge(crate::orders::routes::storefront_router());
+        .merge(crate::orders::routes::storefront_router())
+        .merge(promotions::routes::storefront_router());
     let operations = ApiRouter::new()
         .route(routes!(healthz), Access::Public)
         .route(routes!(readyz), Access::Public)

@@ -1,6 +1,7 @@
 //! The storefront's hot-read caches: product pages by slug (behind a Bloom filter of the
 //! live slugs, so a flood of unknown slugs never reaches the database) and product list
-//! pages by query. Every catalog write tells them what changed, after it commits.
+//! pages by query, and product recommendations. Every catalog write tells them what
+//! changed, after it commits.
 
 use std::time::Duration;
 
@@ -13,10 +14,13 @@ use crate::jobs::{Job, JobContext, JobError, Registry};
 use crate::platform::ApiError;
 use crate::platform::hotcache::{BloomBuild, HotCache, HotCacheSettings};
 
-/// Both caches, or none when `catalog.hot_cache` is off.
+/// The caches, or none when `catalog.hot_cache` is off.
 pub struct CatalogCaches {
     pub pages: Option<HotCache<ApiError>>,
     pub lists: Option<HotCache<ApiError>>,
+    /// By slug and limit; like lists, as orders change what was bought together without
+    /// telling the catalog.
+    pub recommendations: Option<HotCache<ApiError>>,
 }
 
 impl CatalogCaches {
@@ -25,6 +29,7 @@ impl CatalogCaches {
             return Self {
                 pages: None,
                 lists: None,
+                recommendations: None,
             };
         }
         let ttl = Duration::from_secs(config.cache_ttl_secs);
@@ -46,7 +51,8 @@ impl CatalogCaches {
         };
         Self {
             pages: Some(HotCache::new("product", pages)),
-            lists: Some(HotCache::new("product_list", lists)),
+            lists: Some(HotCache::new("product_list", lists.clone())),
+            recommendations: Some(HotCache::new("product_recommendations", lists)),
         }
     }
 }
@@ -57,8 +63,12 @@ pub async fn product_changed(state: &AppState, slug: &str) {
     if let Some(pages) = &state.catalog.pages {
         pages.invalidate(kv, slug).await;
     }
-    if let Some(lists) = &state.catalog.lists {
-        lists.invalidate_all(kv).await;
+    // Any product may be recommended on any other's page.
+    for cache in [&state.catalog.lists, &state.catalog.recommendations]
+        .into_iter()
+        .flatten()
+    {
+        cache.invalidate_all(kv).await;
     }
 }
 
@@ -74,9 +84,13 @@ pub async fn slug_added(state: &AppState, slug: &str) {
 /// or attribute definition (names).
 pub async fn catalog_changed(state: &AppState) {
     let kv = state.kv.as_ref();
-    for cache in [&state.catalog.pages, &state.catalog.lists]
-        .into_iter()
-        .flatten()
+    for cache in [
+        &state.catalog.pages,
+        &state.catalog.lists,
+        &state.catalog.recommendations,
+    ]
+    .into_iter()
+    .flatten()
     {
         cache.invalidate_all(kv).await;
     }

@@ -14,6 +14,7 @@ mod m20261123_000008_products;
 mod m20261123_000009_inventory;
 mod m20261123_000010_sales;
 mod m20261123_000011_orders;
+mod m20261123_000012_giftrec;
 
 pub struct Migrator;
 
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000009_inventory::Migration),
             Box::new(m20261123_000010_sales::Migration),
             Box::new(m20261123_000011_orders::Migration),
+            Box::new(m20261123_000012_giftrec::Migration),
         ]
     }
 }

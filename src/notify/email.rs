@@ -41,6 +41,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         "customer_message",
         "feedback_reply",
         "membership_expired",
+        "gift_certificate",
         "low_stock",
     ] {
         if let Err(err) = env.add_template(name, source) {

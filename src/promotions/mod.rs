@@ -4,4 +4,6 @@
 
 pub mod engine;
 pub mod entity;
+pub mod gift_certificates;
+pub mod routes;
 pub mod usage;

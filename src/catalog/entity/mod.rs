@@ -9,6 +9,7 @@ pub mod category_recommendation;
 pub mod product;
 pub mod product_category;
 pub mod product_media;
+pub mod product_recommendation;
 pub mod product_type;
 pub mod review;
 pub mod sku;

@@ -4,6 +4,7 @@
 pub mod media;
 pub mod purchasable;
 pub mod model;
+pub mod recommendations;
 pub mod skus;
 pub mod store;
 pub mod storefront;

@@ -355,7 +355,7 @@ pub struct BatchResult {
     pub updated: usize,
 }
 
-/// Products a category recommends, in order.
+/// Products a category or product recommends, in order.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetRecommendations {

@@ -255,7 +255,7 @@ async fn load_list(state: &AppState, query: &StorefrontProductQuery) -> ApiResul
 }
 
 /// The next moment a listed product's window opens or closes.
-async fn next_window_change(
+pub(super) async fn next_window_change(
     db: &impl ConnectionTrait,
     now: DateTime<Utc>,
 ) -> ApiResult<Option<DateTime<Utc>>> {
@@ -445,7 +445,7 @@ pub async fn recommended(state: &AppState, slug: &str) -> ApiResult<Vec<ProductC
 
 /// List cards for products, with their brand, first image and availability in three
 /// queries whatever the page size.
-async fn cards(
+pub(super) async fn cards(
     state: &AppState,
     db: &impl ConnectionTrait,
     products: Vec<product::Model>,

@@ -3,6 +3,7 @@
 mod brands;
 mod categories;
 mod products;
+mod recommendations;
 mod reviews;
 mod types;
 
@@ -37,6 +38,14 @@ pub fn admin_router() -> ApiRouter {
         .route(routes!(products::update_sku), products_write)
         .route(routes!(products::delete_sku), products_write)
         .route(routes!(products::set_recommendations), products_write)
+        .route(
+            routes!(recommendations::get_pinned_recommendations),
+            products_read,
+        )
+        .route(
+            routes!(recommendations::set_pinned_recommendations),
+            products_write,
+        )
         .upload_route(routes!(products::upload_product_media), products_write)
         .route(routes!(products::update_product_media), products_write)
         .route(routes!(products::delete_product_media), products_write)
@@ -132,6 +141,10 @@ pub fn storefront_router() -> ApiRouter {
         )
         .route(routes!(products::storefront_products), Access::Public)
         .route(routes!(products::storefront_product), Access::Public)
+        .route(
+            routes!(recommendations::storefront_product_recommendations),
+            Access::Public,
+        )
         .route(routes!(brands::storefront_brands), Access::Public)
         .route(routes!(brands::storefront_brand), Access::Public)
         .route(routes!(reviews::list_product_reviews), Access::Public)
