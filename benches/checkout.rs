@@ -98,7 +98,9 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn print(label: &str, m: &Measure, baseline: Option<&Measure>) {
-    let ratio = baseline.map_or(String::new(), |b| format!("  ({:.4} of hello)", m.per_sec / b.per_sec));
+    let ratio = baseline.map_or(String::new(), |b| {
+        format!("  ({:.4} of hello)", m.per_sec / b.per_sec)
+    });
     println!(
         "{label:<40} {:>9.0} /s  p50 {:>7.2} ms  p99 {:>7.2} ms{ratio}",
         m.per_sec, m.p50_ms, m.p99_ms
@@ -106,7 +108,10 @@ fn print(label: &str, m: &Measure, baseline: Option<&Measure>) {
 }
 
 /// Sends every request, `concurrency` at a time; counts 2xx answers and times each.
-async fn drive(requests: impl Iterator<Item = reqwest::RequestBuilder>, concurrency: usize) -> Measure {
+async fn drive(
+    requests: impl Iterator<Item = reqwest::RequestBuilder>,
+    concurrency: usize,
+) -> Measure {
     let started = Instant::now();
     let results: Vec<(bool, Duration)> = futures::stream::iter(requests)
         .map(|request| async move {

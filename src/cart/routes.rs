@@ -64,7 +64,10 @@ impl FromRequestParts<AppState> for CartOwner {
 #[utoipa::path(post, path = "/carts", tag = "cart",
     responses((status = 201, body = CartView)))]
 pub async fn create_cart(State(state): State<AppState>) -> ApiResult<(StatusCode, Json<CartView>)> {
-    Ok((StatusCode::CREATED, Json(service::create_guest(&state).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(service::create_guest(&state).await?),
+    ))
 }
 
 /// The cart with prices, applied promotions and, for a region, shipping options.
@@ -89,7 +92,9 @@ pub async fn add_line(
     extract::Json(body): extract::Json<AddLine>,
 ) -> ApiResult<Json<CartView>> {
     service::add_line(&state, &owner, body.sku_id, body.quantity).await?;
-    Ok(Json(service::view(&state, &owner, &ShippingChoice::default()).await?))
+    Ok(Json(
+        service::view(&state, &owner, &ShippingChoice::default()).await?,
+    ))
 }
 
 /// Sets a line's quantity.
@@ -103,7 +108,9 @@ pub async fn set_line(
     extract::Json(body): extract::Json<SetQuantity>,
 ) -> ApiResult<Json<CartView>> {
     service::set_line(&state, &owner, sku_id, body.quantity).await?;
-    Ok(Json(service::view(&state, &owner, &ShippingChoice::default()).await?))
+    Ok(Json(
+        service::view(&state, &owner, &ShippingChoice::default()).await?,
+    ))
 }
 
 #[utoipa::path(delete, path = "/cart/lines/{sku_id}", tag = "cart", params(("sku_id" = i64, Path)),
@@ -114,7 +121,9 @@ pub async fn remove_line(
     Path(sku_id): Path<i64>,
 ) -> ApiResult<Json<CartView>> {
     service::remove_line(&state, &owner, sku_id).await?;
-    Ok(Json(service::view(&state, &owner, &ShippingChoice::default()).await?))
+    Ok(Json(
+        service::view(&state, &owner, &ShippingChoice::default()).await?,
+    ))
 }
 
 /// Replaces the coupon codes; the answer says which ones apply and why others do not.
@@ -126,7 +135,9 @@ pub async fn set_coupons(
     extract::Json(body): extract::Json<SetCoupons>,
 ) -> ApiResult<Json<CartView>> {
     service::set_coupons(&state, &owner, &body.codes).await?;
-    Ok(Json(service::view(&state, &owner, &ShippingChoice::default()).await?))
+    Ok(Json(
+        service::view(&state, &owner, &ShippingChoice::default()).await?,
+    ))
 }
 
 /// Moves a guest cart into the signed-in customer's cart (also done automatically when a
@@ -140,5 +151,7 @@ pub async fn merge_cart(
 ) -> ApiResult<Json<CartView>> {
     service::merge(&state, customer.customer_id, &body.token).await?;
     let owner = Owner::Customer(customer.customer_id);
-    Ok(Json(service::view(&state, &owner, &ShippingChoice::default()).await?))
+    Ok(Json(
+        service::view(&state, &owner, &ShippingChoice::default()).await?,
+    ))
 }

@@ -11,10 +11,10 @@ use super::entity::{cart, cart_line};
 use super::model::{CartLineView, CartView, MAX_LINES, MAX_QUANTITY, ShippingChoice};
 use crate::app::AppState;
 use crate::catalog::products::purchasable::{Purchasable, purchasable};
+use crate::platform::{ApiError, ApiResult};
 use crate::promotions::engine::{self, CartSnapshot, PricedCart};
 use crate::promotions::usage::{self, Resolved};
 use crate::system::model::{ShippingOption, ShippingQuery};
-use crate::platform::{ApiError, ApiResult};
 
 /// Whose cart a request means.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,10 +45,9 @@ impl Quote {
             return Some(blocked.reason.clone());
         }
         match item.available {
-            Some(available) if available < quantity => Some(format!(
-                "only {} left in stock",
-                available.max(0)
-            )),
+            Some(available) if available < quantity => {
+                Some(format!("only {} left in stock", available.max(0)))
+            }
             _ => None,
         }
     }
@@ -156,12 +155,15 @@ async fn find_or_create(db: &impl ConnectionTrait, owner: &Owner) -> ApiResult<c
 }
 
 fn guest_cart_missing() -> ApiError {
-    ApiError::not_found("cart", "for this Cart-Token")
-        .with_code("cart-not-found")
+    ApiError::not_found("cart", "for this Cart-Token").with_code("cart-not-found")
 }
 
 fn new_token() -> String {
-    format!("{}{}", ulid::Ulid::new(), uuid::Uuid::new_v4().simple())
+    format!(
+        "{}{}",
+        ulid::Ulid::generate(),
+        uuid::Uuid::new_v4().simple()
+    )
 }
 
 /// A new, empty guest cart.
@@ -208,7 +210,12 @@ fn check_quantity(quantity: i64) -> ApiResult<()> {
 }
 
 /// Adds `quantity` units of a SKU that is on sale now.
-pub async fn add_line(state: &AppState, owner: &Owner, sku_id: i64, quantity: i64) -> ApiResult<()> {
+pub async fn add_line(
+    state: &AppState,
+    owner: &Owner,
+    sku_id: i64,
+    quantity: i64,
+) -> ApiResult<()> {
     check_quantity(quantity)?;
     let txn = state.db.begin().await?;
     let cart = find_or_create(&txn, owner).await?;
@@ -217,7 +224,10 @@ pub async fn add_line(state: &AppState, owner: &Owner, sku_id: i64, quantity: i6
         .remove(&sku_id)
         .ok_or_else(|| ApiError::invalid("sku_id", format!("SKU {sku_id} does not exist")))?;
     if let Some(reason) = item.unavailable {
-        return Err(ApiError::conflict("unavailable", format!("{}: {reason}", item.code)));
+        return Err(ApiError::conflict(
+            "unavailable",
+            format!("{}: {reason}", item.code),
+        ));
     }
     let lines = lines_of(&txn, cart.id).await?;
     let held = lines.iter().find(|(s, _)| *s == sku_id).map(|(_, q)| *q);
@@ -234,7 +244,12 @@ pub async fn add_line(state: &AppState, owner: &Owner, sku_id: i64, quantity: i6
     Ok(())
 }
 
-async fn put_line(db: &impl ConnectionTrait, cart_id: i64, sku_id: i64, quantity: i64) -> ApiResult<()> {
+async fn put_line(
+    db: &impl ConnectionTrait,
+    cart_id: i64,
+    sku_id: i64,
+    quantity: i64,
+) -> ApiResult<()> {
     cart_line::Entity::insert(cart_line::ActiveModel {
         cart_id: Set(cart_id),
         sku_id: Set(sku_id),
@@ -253,7 +268,10 @@ async fn put_line(db: &impl ConnectionTrait, cart_id: i64, sku_id: i64, quantity
 
 async fn touch(db: &impl ConnectionTrait, cart_id: i64) -> ApiResult<()> {
     cart::Entity::update_many()
-        .col_expr(cart::Column::UpdatedAt, sea_orm::sea_query::Expr::value(Utc::now()))
+        .col_expr(
+            cart::Column::UpdatedAt,
+            sea_orm::sea_query::Expr::value(Utc::now()),
+        )
         .filter(cart::Column::Id.eq(cart_id))
         .exec(db)
         .await?;
@@ -261,11 +279,22 @@ async fn touch(db: &impl ConnectionTrait, cart_id: i64) -> ApiResult<()> {
 }
 
 /// Sets a line's quantity; the line must be in the cart.
-pub async fn set_line(state: &AppState, owner: &Owner, sku_id: i64, quantity: i64) -> ApiResult<()> {
+pub async fn set_line(
+    state: &AppState,
+    owner: &Owner,
+    sku_id: i64,
+    quantity: i64,
+) -> ApiResult<()> {
     check_quantity(quantity)?;
     let txn = state.db.begin().await?;
-    let cart = find(&txn, owner).await?.ok_or_else(|| missing_line(sku_id))?;
-    if !lines_of(&txn, cart.id).await?.iter().any(|(s, _)| *s == sku_id) {
+    let cart = find(&txn, owner)
+        .await?
+        .ok_or_else(|| missing_line(sku_id))?;
+    if !lines_of(&txn, cart.id)
+        .await?
+        .iter()
+        .any(|(s, _)| *s == sku_id)
+    {
         return Err(missing_line(sku_id));
     }
     put_line(&txn, cart.id, sku_id, quantity).await?;
@@ -279,7 +308,9 @@ fn missing_line(sku_id: i64) -> ApiError {
 
 pub async fn remove_line(state: &AppState, owner: &Owner, sku_id: i64) -> ApiResult<()> {
     let txn = state.db.begin().await?;
-    let cart = find(&txn, owner).await?.ok_or_else(|| missing_line(sku_id))?;
+    let cart = find(&txn, owner)
+        .await?
+        .ok_or_else(|| missing_line(sku_id))?;
     let removed = cart_line::Entity::delete_many()
         .filter(cart_line::Column::CartId.eq(cart.id))
         .filter(cart_line::Column::SkuId.eq(sku_id))
@@ -352,7 +383,10 @@ pub async fn clear(db: &impl ConnectionTrait, cart_id: i64) -> ApiResult<()> {
         .exec(db)
         .await?;
     cart::Entity::update_many()
-        .col_expr(cart::Column::CouponCodes, sea_orm::sea_query::Expr::value("[]"))
+        .col_expr(
+            cart::Column::CouponCodes,
+            sea_orm::sea_query::Expr::value("[]"),
+        )
         .filter(cart::Column::Id.eq(cart_id))
         .exec(db)
         .await?;
@@ -384,12 +418,18 @@ pub async fn shipping_for(
     .await?;
     let chosen = match choice.shipping_method_id {
         None => None,
-        Some(id) => Some(options.iter().find(|o| o.id == id).cloned().ok_or_else(|| {
-            ApiError::invalid(
-                "shipping_method_id",
-                format!("shipping method {id} does not deliver to region {region}"),
-            )
-        })?),
+        Some(id) => Some(
+            options
+                .iter()
+                .find(|o| o.id == id)
+                .cloned()
+                .ok_or_else(|| {
+                    ApiError::invalid(
+                        "shipping_method_id",
+                        format!("shipping method {id} does not deliver to region {region}"),
+                    )
+                })?,
+        ),
     };
     Ok((options, chosen))
 }

@@ -27,7 +27,11 @@ use crate::system::entity::packaging;
 use crate::system::store as system_store;
 
 /// Places the signed-in customer's cart as an order.
-pub async fn checkout(state: &AppState, customer_id: i64, req: CheckoutRequest) -> ApiResult<OrderView> {
+pub async fn checkout(
+    state: &AppState,
+    customer_id: i64,
+    req: CheckoutRequest,
+) -> ApiResult<OrderView> {
     let now = Utc::now();
     let txn = state.db.begin().await?;
     lock_customer(&txn, customer_id).await?;
@@ -48,11 +52,23 @@ pub async fn checkout(state: &AppState, customer_id: i64, req: CheckoutRequest) 
         Some(codes) => usage::normalise_codes(codes),
         None => cart_row.as_ref().map(cart::codes_of).unwrap_or_default(),
     };
-    let draft = cart::quote(&txn, &lines, Some(customer_id), &codes, 0, &HashMap::new(), now).await?;
+    let draft = cart::quote(
+        &txn,
+        &lines,
+        Some(customer_id),
+        &codes,
+        0,
+        &HashMap::new(),
+        now,
+    )
+    .await?;
     let ship_to = ship_to(&txn, customer_id, &req, draft.requires_shipping).await?;
     let (method, fee) = if draft.requires_shipping {
         let Some(method_id) = req.shipping_method_id else {
-            return Err(ApiError::invalid("shipping_method_id", "choose how to ship physical goods"));
+            return Err(ApiError::invalid(
+                "shipping_method_id",
+                "choose how to ship physical goods",
+            ));
         };
         let choice = ShippingChoice {
             region_id: ship_to.as_ref().map(|s| s.region_id),
@@ -72,18 +88,33 @@ pub async fn checkout(state: &AppState, customer_id: i64, req: CheckoutRequest) 
                 .filter(packaging::Column::Active.eq(true))
                 .one(&txn)
                 .await?
-                .ok_or_else(|| ApiError::invalid("packaging_id", format!("packaging {id} is not offered")))?,
+                .ok_or_else(|| {
+                    ApiError::invalid("packaging_id", format!("packaging {id} is not offered"))
+                })?,
         ),
     };
     let quote = if fee == 0 {
         draft
     } else {
-        cart::quote(&txn, &lines, Some(customer_id), &codes, fee, &HashMap::new(), now).await?
+        cart::quote(
+            &txn,
+            &lines,
+            Some(customer_id),
+            &codes,
+            fee,
+            &HashMap::new(),
+            now,
+        )
+        .await?
     };
     if !quote.resolved.rejected.is_empty() {
         let mut v = Validator::default();
         for (i, rejected) in quote.resolved.rejected.iter().enumerate() {
-            v.check(false, &format!("coupon_codes[{i}]"), &format!("{}: {}", rejected.code, rejected.reason));
+            v.check(
+                false,
+                &format!("coupon_codes[{i}]"),
+                &format!("{}: {}", rejected.code, rejected.reason),
+            );
         }
         v.finish()?;
     }
@@ -98,7 +129,9 @@ pub async fn checkout(state: &AppState, customer_id: i64, req: CheckoutRequest) 
             let blocked = quote.priced.blocked.iter().find(|b| b.sku_id == sku);
             match (reason, blocked) {
                 (Some(reason), _) => Some(format!("{}: {reason}", item.map_or("SKU", |i| &i.code))),
-                (None, Some(b)) => Some(format!("{}: {}", item.map_or("SKU", |i| &i.code), b.reason)),
+                (None, Some(b)) => {
+                    Some(format!("{}: {}", item.map_or("SKU", |i| &i.code), b.reason))
+                }
                 _ => None,
             }
         })
@@ -147,7 +180,9 @@ pub async fn checkout(state: &AppState, customer_id: i64, req: CheckoutRequest) 
         bonus_points: Set(priced.bonus_points),
         pricing: Set(serde_json::to_string(&pricing).unwrap_or_default()),
         coupon_codes: Set(serde_json::to_string(&codes).unwrap_or_default()),
-        ship_to: Set(ship_to.as_ref().map_or("null".into(), |s| serde_json::to_string(s).unwrap_or_default())),
+        ship_to: Set(ship_to.as_ref().map_or("null".into(), |s| {
+            serde_json::to_string(s).unwrap_or_default()
+        })),
         shipping_method_id: Set(method.as_ref().map(|m| m.id)),
         shipping_method_name: Set(method.as_ref().map(|m| m.name.clone())),
         carrier_id: Set(method.as_ref().and_then(|m| m.carrier_id)),
@@ -206,10 +241,15 @@ pub async fn checkout(state: &AppState, customer_id: i64, req: CheckoutRequest) 
             break;
         }
         if tender.amount.is_some_and(|a| a <= 0) {
-            return Err(ApiError::invalid(format!("gift_certificates[{i}].amount"), "must be positive"));
+            return Err(ApiError::invalid(
+                format!("gift_certificates[{i}].amount"),
+                "must be positive",
+            ));
         }
         let wanted = tender.amount.map_or(left, |a| a.min(left));
-        gift_total += gift_certificates::redeem(&txn, &tender.code, wanted, created.id, Some(customer_id)).await?;
+        gift_total +=
+            gift_certificates::redeem(&txn, &tender.code, wanted, created.id, Some(customer_id))
+                .await?;
     }
     let mut placed = created.clone();
     if gift_total > 0 {
@@ -240,7 +280,9 @@ pub async fn checkout(state: &AppState, customer_id: i64, req: CheckoutRequest) 
         jobs::enqueue(
             &txn,
             &state.config,
-            &CancelUnpaidOrder { order_id: created.id },
+            &CancelUnpaidOrder {
+                order_id: created.id,
+            },
             Enqueue {
                 run_at: Some(due),
                 idempotency_key: Some(format!("cancel-unpaid:{}", created.id)),
@@ -276,43 +318,65 @@ async fn ship_to(
     req: &CheckoutRequest,
     required: bool,
 ) -> ApiResult<Option<ShipTo>> {
-    let (recipient, phone, region_id, line1, line2, postal_code) = match (&req.address_id, &req.address) {
-        (Some(_), Some(_)) => {
-            return Err(ApiError::invalid("address", "give address_id or address, not both"));
-        }
-        (Some(id), None) => {
-            let a = address::Entity::find_by_id(*id)
-                .filter(address::Column::CustomerId.eq(customer_id))
-                .one(db)
-                .await?
-                .ok_or_else(|| ApiError::invalid("address_id", format!("address {id} is not in your address book")))?;
-            (a.recipient, a.phone, a.region_id, a.line1, a.line2, a.postal_code)
-        }
-        (None, Some(a)) => {
-            Validator::default()
-                .text(&a.recipient, "address.recipient", 100)
-                .text(&a.phone, "address.phone", 40)
-                .text(&a.line1, "address.line1", 200)
-                .text_if(a.line2.as_ref(), "address.line2", 200)
-                .text_if(a.postal_code.as_ref(), "address.postal_code", 20)
-                .finish()?;
-            (
-                a.recipient.trim().to_owned(),
-                a.phone.trim().to_owned(),
-                a.region_id,
-                a.line1.trim().to_owned(),
-                a.line2.clone(),
-                a.postal_code.clone(),
-            )
-        }
-        (None, None) if required => {
-            return Err(ApiError::invalid("address", "physical goods need a delivery address"));
-        }
-        (None, None) => return Ok(None),
-    };
+    let (recipient, phone, region_id, line1, line2, postal_code) =
+        match (&req.address_id, &req.address) {
+            (Some(_), Some(_)) => {
+                return Err(ApiError::invalid(
+                    "address",
+                    "give address_id or address, not both",
+                ));
+            }
+            (Some(id), None) => {
+                let a = address::Entity::find_by_id(*id)
+                    .filter(address::Column::CustomerId.eq(customer_id))
+                    .one(db)
+                    .await?
+                    .ok_or_else(|| {
+                        ApiError::invalid(
+                            "address_id",
+                            format!("address {id} is not in your address book"),
+                        )
+                    })?;
+                (
+                    a.recipient,
+                    a.phone,
+                    a.region_id,
+                    a.line1,
+                    a.line2,
+                    a.postal_code,
+                )
+            }
+            (None, Some(a)) => {
+                Validator::default()
+                    .text(&a.recipient, "address.recipient", 100)
+                    .text(&a.phone, "address.phone", 40)
+                    .text(&a.line1, "address.line1", 200)
+                    .text_if(a.line2.as_ref(), "address.line2", 200)
+                    .text_if(a.postal_code.as_ref(), "address.postal_code", 20)
+                    .finish()?;
+                (
+                    a.recipient.trim().to_owned(),
+                    a.phone.trim().to_owned(),
+                    a.region_id,
+                    a.line1.trim().to_owned(),
+                    a.line2.clone(),
+                    a.postal_code.clone(),
+                )
+            }
+            (None, None) if required => {
+                return Err(ApiError::invalid(
+                    "address",
+                    "physical goods need a delivery address",
+                ));
+            }
+            (None, None) => return Ok(None),
+        };
     let path = system_store::region_with_ancestors(db, region_id).await?;
     if path.is_empty() {
-        return Err(ApiError::invalid("address.region_id", format!("region {region_id} does not exist")));
+        return Err(ApiError::invalid(
+            "address.region_id",
+            format!("region {region_id} does not exist"),
+        ));
     }
     Ok(Some(ShipTo {
         recipient,
@@ -328,6 +392,10 @@ async fn ship_to(
 /// `YYMMDD-` and eight characters of a ULID's random part: sortable by day, unguessable
 /// enough that numbers do not reveal order volume.
 pub fn order_number() -> String {
-    let ulid = ulid::Ulid::new().to_string();
-    format!("{}-{}", Utc::now().format("%y%m%d"), &ulid[ulid.len() - 8..])
+    let ulid = ulid::Ulid::generate().to_string();
+    format!(
+        "{}-{}",
+        Utc::now().format("%y%m%d"),
+        &ulid[ulid.len() - 8..]
+    )
 }

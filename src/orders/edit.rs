@@ -35,7 +35,10 @@ struct Working {
 fn stale(o: &order::Model) -> ApiError {
     ApiError::conflict(
         "stale-version",
-        format!("order {} has changed since version you edited; reload it", o.number),
+        format!(
+            "order {} has changed since version you edited; reload it",
+            o.number
+        ),
     )
 }
 
@@ -55,7 +58,11 @@ pub async fn edit(
     if expected.is_some_and(|v| v != o.version) {
         return Err(stale(&o));
     }
-    service::expect_status(&o, &[OrderStatus::PendingPayment], "edited (only unpaid orders can be)")?;
+    service::expect_status(
+        &o,
+        &[OrderStatus::PendingPayment],
+        "edited (only unpaid orders can be)",
+    )?;
     let before = Totals::from(&o);
     let old_lines = service::lines(&txn, o.id).await?;
     let mut working: BTreeMap<i64, Working> = old_lines
@@ -102,10 +109,16 @@ pub async fn edit(
         for (i, add) in req.add.iter().enumerate() {
             check_quantity(add.quantity, format!("add[{i}].quantity"))?;
             let item = items.get(&add.sku_id).ok_or_else(|| {
-                ApiError::invalid(format!("add[{i}].sku_id"), format!("SKU {} does not exist", add.sku_id))
+                ApiError::invalid(
+                    format!("add[{i}].sku_id"),
+                    format!("SKU {} does not exist", add.sku_id),
+                )
             })?;
             if let Some(reason) = item.unavailable {
-                return Err(ApiError::invalid(format!("add[{i}].sku_id"), format!("{}: {reason}", item.code)));
+                return Err(ApiError::invalid(
+                    format!("add[{i}].sku_id"),
+                    format!("{}: {reason}", item.code),
+                ));
             }
             let w = working.entry(add.sku_id).or_insert(Working {
                 line: None,
@@ -121,16 +134,25 @@ pub async fn edit(
         let sku = sku_of_line(adj.line_id, format!("adjustments[{i}].line_id"))?;
         let reason = adj.reason.trim();
         if reason.is_empty() || reason.len() > 200 {
-            return Err(ApiError::invalid(format!("adjustments[{i}].reason"), "say why, in 1 to 200 characters"));
+            return Err(ApiError::invalid(
+                format!("adjustments[{i}].reason"),
+                "say why, in 1 to 200 characters",
+            ));
         }
         let w = working.get_mut(&sku).ok_or_else(|| {
-            ApiError::invalid(format!("adjustments[{i}].line_id"), "that line is being removed")
+            ApiError::invalid(
+                format!("adjustments[{i}].line_id"),
+                "that line is being removed",
+            )
         })?;
         w.adjustment = adj.amount;
         w.reason = Some(reason.to_owned());
     }
     if working.is_empty() {
-        return Err(ApiError::invalid("remove", "an order keeps at least one line; cancel it instead"));
+        return Err(ApiError::invalid(
+            "remove",
+            "an order keeps at least one line; cancel it instead",
+        ));
     }
 
     // Re-price with this order's own promotion uses given back first.
@@ -178,7 +200,10 @@ pub async fn edit(
             .ok_or_else(|| ApiError::internal("priced line missing"))?;
         let total = p.total + w.adjustment;
         if total < 0 {
-            return Err(ApiError::invalid("adjustments", format!("line {sku} would cost less than nothing")));
+            return Err(ApiError::invalid(
+                "adjustments",
+                format!("line {sku} would cost less than nothing"),
+            ));
         }
         lines_total += total;
         match &w.line {
@@ -229,7 +254,8 @@ pub async fn edit(
         }
     }
     usage::redeem(&txn, priced, &quote.resolved, o.id, o.customer_id).await?;
-    let total = lines_total + priced.shipping - priced.shipping_discount + o.packaging_fee + o.adjustment;
+    let total =
+        lines_total + priced.shipping - priced.shipping_discount + o.packaging_fee + o.adjustment;
     if total < o.gift_certificate_amount {
         return Err(ApiError::conflict(
             "below-gift-certificates",
@@ -291,7 +317,10 @@ pub async fn edit(
 
 fn check_quantity(quantity: i64, field: String) -> ApiResult<()> {
     if !(1..=MAX_QUANTITY).contains(&quantity) {
-        return Err(ApiError::invalid(field, format!("must be between 1 and {MAX_QUANTITY}")));
+        return Err(ApiError::invalid(
+            field,
+            format!("must be between 1 and {MAX_QUANTITY}"),
+        ));
     }
     Ok(())
 }
@@ -322,7 +351,11 @@ pub async fn split(state: &AppState, id: i64, req: SplitOrder, by: By) -> ApiRes
     let txn = state.db.begin().await?;
     let o = service::lock(&txn, id).await?;
     service::check_unlocked(&o, &by)?;
-    service::expect_status(&o, &[OrderStatus::PendingPayment, OrderStatus::Paid], "split")?;
+    service::expect_status(
+        &o,
+        &[OrderStatus::PendingPayment, OrderStatus::Paid],
+        "split",
+    )?;
     if !service::shipments_of(&txn, o.id).await?.is_empty() {
         return Err(ApiError::conflict(
             "has-shipments",
@@ -330,7 +363,10 @@ pub async fn split(state: &AppState, id: i64, req: SplitOrder, by: By) -> ApiRes
         ));
     }
     if req.parts.is_empty() || req.parts.iter().any(Vec::is_empty) {
-        return Err(ApiError::invalid("parts", "give at least one part, each with lines"));
+        return Err(ApiError::invalid(
+            "parts",
+            "give at least one part, each with lines",
+        ));
     }
     let mut lines: BTreeMap<i64, order_line::Model> = service::lines(&txn, o.id)
         .await?
@@ -341,7 +377,10 @@ pub async fn split(state: &AppState, id: i64, req: SplitOrder, by: By) -> ApiRes
     for (p, part) in req.parts.iter().enumerate() {
         for (i, LineQuantity { line_id, quantity }) in part.iter().enumerate() {
             let Some(line) = lines.get(line_id) else {
-                return Err(ApiError::invalid(format!("parts[{p}][{i}].line_id"), format!("line {line_id} is not in this order")));
+                return Err(ApiError::invalid(
+                    format!("parts[{p}][{i}].line_id"),
+                    format!("line {line_id} is not in this order"),
+                ));
             };
             let t = taken.entry(*line_id).or_insert(0);
             *t += quantity;
@@ -353,9 +392,15 @@ pub async fn split(state: &AppState, id: i64, req: SplitOrder, by: By) -> ApiRes
             }
         }
     }
-    let left: i64 = lines.values().map(|l| l.quantity - taken.get(&l.id).copied().unwrap_or(0)).sum();
+    let left: i64 = lines
+        .values()
+        .map(|l| l.quantity - taken.get(&l.id).copied().unwrap_or(0))
+        .sum();
     if left == 0 {
-        return Err(ApiError::invalid("parts", "the original order must keep at least one unit"));
+        return Err(ApiError::invalid(
+            "parts",
+            "the original order must keep at least one unit",
+        ));
     }
     let mut created = Vec::new();
     for (p, part) in req.parts.iter().enumerate() {
@@ -401,7 +446,9 @@ pub async fn split(state: &AppState, id: i64, req: SplitOrder, by: By) -> ApiRes
         .exec_with_returning(&txn)
         .await?;
         for LineQuantity { line_id, quantity } in part {
-            let line = lines.get_mut(line_id).ok_or_else(|| ApiError::internal("split line vanished"))?;
+            let line = lines
+                .get_mut(line_id)
+                .ok_or_else(|| ApiError::internal("split line vanished"))?;
             let discount = line.discount * quantity / line.quantity;
             let adjustment = line.adjustment * quantity / line.quantity;
             let total = line.unit_price * quantity - discount + adjustment;
@@ -444,7 +491,15 @@ pub async fn split(state: &AppState, id: i64, req: SplitOrder, by: By) -> ApiRes
             )
             .await?;
         }
-        service::record(&txn, child.id, "split_from", None, &by, json!({ "order": o.number })).await?;
+        service::record(
+            &txn,
+            child.id,
+            "split_from",
+            None,
+            &by,
+            json!({ "order": o.number }),
+        )
+        .await?;
         created.push(child);
     }
     for line in lines.values() {

@@ -10,9 +10,7 @@ use serde_json::json;
 
 use super::documents::{self, Address, CarrierLabel, PackingSlip, PickLine, PickingList, SlipLine};
 use super::entity::{order, order_line, picking_list, shipment, shipment_line};
-use super::model::{
-    LineQuantity, OrderStatus, PickingListView, ShipRequest, ShipmentView, ShipTo,
-};
+use super::model::{LineQuantity, OrderStatus, PickingListView, ShipRequest, ShipTo, ShipmentView};
 use super::service::{self, By};
 use crate::app::AppState;
 use crate::inventory::service as inventory;
@@ -103,7 +101,11 @@ pub async fn create_shipment(
     let txn = state.db.begin().await?;
     let o = service::lock(&txn, order_id).await?;
     service::check_unlocked(&o, &by)?;
-    service::expect_status(&o, &[OrderStatus::Paid, OrderStatus::ReadyForPicking], "split into shipments")?;
+    service::expect_status(
+        &o,
+        &[OrderStatus::Paid, OrderStatus::ReadyForPicking],
+        "split into shipments",
+    )?;
     let free = unassigned(&txn, &o).await?;
     let wanted: BTreeMap<i64, i64> = match lines {
         None => free.clone(),
@@ -123,11 +125,24 @@ pub async fn create_shipment(
         }
     };
     if wanted.is_empty() {
-        return Err(ApiError::conflict("nothing-to-ship", "every unit is already in a shipment"));
+        return Err(ApiError::conflict(
+            "nothing-to-ship",
+            "every unit is already in a shipment",
+        ));
     }
     let created = insert_shipment(&txn, &o, &wanted).await?;
-    service::record(&txn, o.id, "shipment_created", None, &by, json!({ "shipment": created.number, "lines": wanted })).await?;
-    let view = service::shipment_views(&txn, vec![created]).await?.remove(0);
+    service::record(
+        &txn,
+        o.id,
+        "shipment_created",
+        None,
+        &by,
+        json!({ "shipment": created.number, "lines": wanted }),
+    )
+    .await?;
+    let view = service::shipment_views(&txn, vec![created])
+        .await?
+        .remove(0);
     txn.commit().await?;
     Ok(view)
 }
@@ -143,7 +158,9 @@ async fn lock_shipment(db: &impl ConnectionTrait, id: i64) -> ApiResult<shipment
 
 fn check_tracking(tracking: &str) -> ApiResult<()> {
     let ok = (4..=40).contains(&tracking.len())
-        && tracking.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+        && tracking
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-');
     if !ok {
         return Err(ApiError::invalid(
             "tracking_number",
@@ -157,7 +174,10 @@ async fn check_carrier(db: &impl ConnectionTrait, carrier_id: Option<i64>) -> Ap
     if let Some(id) = carrier_id
         && carrier::Entity::find_by_id(id).one(db).await?.is_none()
     {
-        return Err(ApiError::invalid("carrier_id", format!("carrier {id} does not exist")));
+        return Err(ApiError::invalid(
+            "carrier_id",
+            format!("carrier {id} does not exist"),
+        ));
     }
     Ok(())
 }
@@ -175,7 +195,10 @@ pub async fn set_tracking(
     check_carrier(&txn, carrier_id).await?;
     let s = lock_shipment(&txn, id).await?;
     if s.status != "pending" {
-        return Err(ApiError::conflict("already-shipped", format!("shipment {} has shipped", s.number)));
+        return Err(ApiError::conflict(
+            "already-shipped",
+            format!("shipment {} has shipped", s.number),
+        ));
     }
     let updated = shipment::Entity::update(shipment::ActiveModel {
         id: Set(s.id),
@@ -186,7 +209,9 @@ pub async fn set_tracking(
     })
     .exec(&txn)
     .await?;
-    let view = service::shipment_views(&txn, vec![updated]).await?.remove(0);
+    let view = service::shipment_views(&txn, vec![updated])
+        .await?
+        .remove(0);
     txn.commit().await?;
     Ok(view)
 }
@@ -199,7 +224,10 @@ pub async fn ship(state: &AppState, id: i64, req: ShipRequest, by: By) -> ApiRes
     let o = service::lock(&txn, s.order_id).await?;
     service::check_unlocked(&o, &by)?;
     if s.status != "pending" {
-        return Err(ApiError::conflict("already-shipped", format!("shipment {} has shipped", s.number)));
+        return Err(ApiError::conflict(
+            "already-shipped",
+            format!("shipment {} has shipped", s.number),
+        ));
     }
     service::expect_status(&o, &[OrderStatus::ReadyForPicking], "shipped")?;
     let tracking = match req.tracking_number.as_deref().map(str::trim) {
@@ -233,7 +261,12 @@ pub async fn ship(state: &AppState, id: i64, req: ShipRequest, by: By) -> ApiRes
         .exec(&txn)
         .await?;
     }
-    inventory::ship(&txn, &moves, &by.movement(&format!("shipment {}", s.number), o.id)).await?;
+    inventory::ship(
+        &txn,
+        &moves,
+        &by.movement(&format!("shipment {}", s.number), o.id),
+    )
+    .await?;
     let now = Utc::now();
     let updated = shipment::Entity::update(shipment::ActiveModel {
         id: Set(s.id),
@@ -252,14 +285,24 @@ pub async fn ship(state: &AppState, id: i64, req: ShipRequest, by: By) -> ApiRes
         .all(|l| l.shipped_quantity >= l.quantity);
     let detail = json!({ "shipment": s.number, "tracking_number": tracking });
     if all_shipped {
-        service::transition(&txn, &o, OrderStatus::Shipped, &by, "shipped", detail, |a| {
-            a.shipped_at = Set(Some(now));
-        })
+        service::transition(
+            &txn,
+            &o,
+            OrderStatus::Shipped,
+            &by,
+            "shipped",
+            detail,
+            |a| {
+                a.shipped_at = Set(Some(now));
+            },
+        )
         .await?;
     } else {
         service::record(&txn, o.id, "partially_shipped", None, &by, detail).await?;
     }
-    let view = service::shipment_views(&txn, vec![updated]).await?.remove(0);
+    let view = service::shipment_views(&txn, vec![updated])
+        .await?
+        .remove(0);
     txn.commit().await?;
     Ok(view)
 }
@@ -295,12 +338,19 @@ pub async fn create_picking_list(
         ));
     }
     if shipments.is_empty() {
-        return Err(ApiError::conflict("nothing-to-pick", "no pending shipments are waiting to be picked"));
+        return Err(ApiError::conflict(
+            "nothing-to-pick",
+            "no pending shipments are waiting to be picked",
+        ));
     }
     let now = Utc::now();
-    let ulid = ulid::Ulid::new().to_string();
+    let ulid = ulid::Ulid::generate().to_string();
     let list = picking_list::Entity::insert(picking_list::ActiveModel {
-        number: Set(format!("PL-{}-{}", now.format("%y%m%d"), &ulid[ulid.len() - 6..])),
+        number: Set(format!(
+            "PL-{}-{}",
+            now.format("%y%m%d"),
+            &ulid[ulid.len() - 6..]
+        )),
         staff_id: Set(by.staff_id),
         created_at: Set(now),
         updated_at: Set(now),
@@ -309,7 +359,10 @@ pub async fn create_picking_list(
     .exec_with_returning(&txn)
     .await?;
     shipment::Entity::update_many()
-        .col_expr(shipment::Column::PickingListId, sea_orm::sea_query::Expr::value(list.id))
+        .col_expr(
+            shipment::Column::PickingListId,
+            sea_orm::sea_query::Expr::value(list.id),
+        )
         .filter(shipment::Column::Id.is_in(shipments.iter().map(|s| s.id)))
         .exec(&txn)
         .await?;
@@ -318,7 +371,10 @@ pub async fn create_picking_list(
     Ok(view)
 }
 
-async fn picking_list_view(db: &impl ConnectionTrait, list: picking_list::Model) -> ApiResult<PickingListView> {
+async fn picking_list_view(
+    db: &impl ConnectionTrait,
+    list: picking_list::Model,
+) -> ApiResult<PickingListView> {
     let shipments = shipment::Entity::find()
         .filter(shipment::Column::PickingListId.eq(list.id))
         .order_by_asc(shipment::Column::Id)
@@ -356,12 +412,14 @@ pub async fn picking_list_pdf(state: &AppState, id: i64) -> ApiResult<Vec<u8>> {
             let Some(line) = lines.iter().find(|l| l.id == part.order_line_id) else {
                 continue;
             };
-            let row = rows.entry(line.sku_code.clone()).or_insert_with(|| PickLine {
-                sku_code: line.sku_code.clone(),
-                title: line.title.clone(),
-                quantity: 0,
-                orders: Vec::new(),
-            });
+            let row = rows
+                .entry(line.sku_code.clone())
+                .or_insert_with(|| PickLine {
+                    sku_code: line.sku_code.clone(),
+                    title: line.title.clone(),
+                    quantity: 0,
+                    orders: Vec::new(),
+                });
             row.quantity += part.quantity;
             if !row.orders.contains(&o.number) {
                 row.orders.push(o.number.clone());
@@ -405,7 +463,10 @@ async fn shipment_context(
         .collect();
     let ship_to: Option<ShipTo> = serde_json::from_str(&o.ship_to).ok().flatten();
     let ship_to = ship_to.ok_or_else(|| {
-        ApiError::conflict("no-address", format!("order {} has nothing to ship to", o.number))
+        ApiError::conflict(
+            "no-address",
+            format!("order {} has nothing to ship to", o.number),
+        )
     })?;
     let mut address_lines = vec![ship_to.line1.clone()];
     address_lines.extend(ship_to.line2.clone());
@@ -436,17 +497,28 @@ pub async fn label_pdf(state: &AppState, shipment_id: i64) -> ApiResult<Vec<u8>>
     let db = state.db.reader();
     let (s, o, lines, ship_to) = shipment_context(db, shipment_id).await?;
     let tracking = s.tracking_number.clone().ok_or_else(|| {
-        ApiError::conflict("no-tracking-number", format!("shipment {} has no tracking number yet", s.number))
+        ApiError::conflict(
+            "no-tracking-number",
+            format!("shipment {} has no tracking number yet", s.number),
+        )
     })?;
     let carrier_name = match s.carrier_id {
-        Some(id) => carrier::Entity::find_by_id(id).one(db).await?.map(|c| c.name),
+        Some(id) => carrier::Entity::find_by_id(id)
+            .one(db)
+            .await?
+            .map(|c| c.name),
         None => None,
     };
     let weight: i64 = {
         let order_lines = service::lines(db, o.id).await?;
         lines
             .iter()
-            .filter_map(|slip| order_lines.iter().find(|l| l.sku_code == slip.sku_code).map(|l| l.weight_grams * slip.quantity))
+            .filter_map(|slip| {
+                order_lines
+                    .iter()
+                    .find(|l| l.sku_code == slip.sku_code)
+                    .map(|l| l.weight_grams * slip.quantity)
+            })
             .sum()
     };
     let config = &state.config.orders;

@@ -14,8 +14,10 @@ pub mod service;
 
 use crate::platform::routing::Permission;
 
-pub const ORDERS_READ: Permission =
-    Permission::new("orders.read", "View and search orders, their history and documents");
+pub const ORDERS_READ: Permission = Permission::new(
+    "orders.read",
+    "View and search orders, their history and documents",
+);
 pub const ORDERS_WRITE: Permission = Permission::new(
     "orders.write",
     "Edit, lock, split, cancel and complete orders",

@@ -173,7 +173,10 @@ pub async fn request(
 ) -> ApiResult<ReturnView> {
     let reason = req.reason.trim();
     if reason.is_empty() || reason.len() > 1000 {
-        return Err(ApiError::invalid("reason", "say why, in 1 to 1000 characters"));
+        return Err(ApiError::invalid(
+            "reason",
+            "say why, in 1 to 1000 characters",
+        ));
     }
     if req.lines.is_empty() {
         return Err(ApiError::invalid("lines", "name at least one line"));
@@ -181,25 +184,35 @@ pub async fn request(
     let txn = state.db.begin().await?;
     let found = service::find_for_customer(&txn, customer_id, number).await?;
     let o = service::lock(&txn, found.id).await?;
-    service::expect_status(&o, &[OrderStatus::Shipped, OrderStatus::Completed], "returned before it is delivered")?;
+    service::expect_status(
+        &o,
+        &[OrderStatus::Shipped, OrderStatus::Completed],
+        "returned before it is delivered",
+    )?;
     let lines = service::lines(&txn, o.id).await?;
     let mut claimed = claimed(&txn, o.id).await?;
     for (i, l) in req.lines.iter().enumerate() {
         let Some(line) = lines.iter().find(|x| x.id == l.line_id) else {
-            return Err(ApiError::invalid(format!("lines[{i}].line_id"), format!("line {} is not in this order", l.line_id)));
+            return Err(ApiError::invalid(
+                format!("lines[{i}].line_id"),
+                format!("line {} is not in this order", l.line_id),
+            ));
         };
         let c = claimed.entry(line.id).or_insert(0);
         let free = line.shipped_quantity - *c;
         if l.quantity < 1 || l.quantity > free {
             return Err(ApiError::invalid(
                 format!("lines[{i}].quantity"),
-                format!("{} has {free} delivered units not already being returned", line.sku_code),
+                format!(
+                    "{} has {free} delivered units not already being returned",
+                    line.sku_code
+                ),
             ));
         }
         *c += l.quantity;
     }
     let now = Utc::now();
-    let ulid = ulid::Ulid::new().to_string();
+    let ulid = ulid::Ulid::generate().to_string();
     let created = return_request::Entity::insert(return_request::ActiveModel {
         number: Set(format!("R{}-{}", o.number, &ulid[ulid.len() - 4..])),
         order_id: Set(o.id),
@@ -236,16 +249,29 @@ pub async fn request(
         .exec_without_returning(&txn)
         .await?;
     }
-    service::record(&txn, o.id, "return_requested", None, &By::customer(customer_id), json!({ "return": created.number })).await?;
+    service::record(
+        &txn,
+        o.id,
+        "return_requested",
+        None,
+        &By::customer(customer_id),
+        json!({ "return": created.number }),
+    )
+    .await?;
     let view = view(&txn, created).await?;
     txn.commit().await?;
     Ok(view)
 }
 
-pub async fn list(state: &AppState, params: &ListParams, filter: &ReturnFilter) -> ApiResult<Page<ReturnView>> {
+pub async fn list(
+    state: &AppState,
+    params: &ListParams,
+    filter: &ReturnFilter,
+) -> ApiResult<Page<ReturnView>> {
     let mut spec = params.spec(&SORT)?;
     if spec.order.is_empty() {
-        spec.order.push((return_request::Column::CreatedAt, sea_orm::Order::Desc));
+        spec.order
+            .push((return_request::Column::CreatedAt, sea_orm::Order::Desc));
     }
     let mut query = return_request::Entity::find();
     if let Some(status) = &filter.status {
@@ -260,11 +286,20 @@ pub async fn list(state: &AppState, params: &ListParams, filter: &ReturnFilter) 
     for r in page.items {
         items.push(view(db, r).await?);
     }
-    Ok(Page { items, total: page.total, page: page.page, per_page: page.per_page })
+    Ok(Page {
+        items,
+        total: page.total,
+        page: page.page,
+        per_page: page.per_page,
+    })
 }
 
 /// A customer's returns for one of their orders.
-pub async fn list_for_order(state: &AppState, customer_id: i64, number: &str) -> ApiResult<Vec<ReturnView>> {
+pub async fn list_for_order(
+    state: &AppState,
+    customer_id: i64,
+    number: &str,
+) -> ApiResult<Vec<ReturnView>> {
     let db = state.db.reader();
     let o = service::find_for_customer(db, customer_id, number).await?;
     let mut out = Vec::new();
@@ -307,10 +342,20 @@ fn expect(r: &return_request::Model, status: &str, action: &str) -> ApiResult<()
 }
 
 /// Approves (the customer may send the goods) or rejects a requested return.
-pub async fn decide(state: &AppState, id: i64, approve: bool, note: Option<String>, by: By) -> ApiResult<ReturnView> {
+pub async fn decide(
+    state: &AppState,
+    id: i64,
+    approve: bool,
+    note: Option<String>,
+    by: By,
+) -> ApiResult<ReturnView> {
     let txn = state.db.begin().await?;
     let r = lock(&txn, id).await?;
-    expect(&r, "requested", if approve { "approved" } else { "rejected" })?;
+    expect(
+        &r,
+        "requested",
+        if approve { "approved" } else { "rejected" },
+    )?;
     let status = if approve { "approved" } else { "rejected" };
     let updated = return_request::Entity::update(return_request::ActiveModel {
         id: Set(r.id),
@@ -323,7 +368,15 @@ pub async fn decide(state: &AppState, id: i64, approve: bool, note: Option<Strin
     })
     .exec(&txn)
     .await?;
-    service::record(&txn, r.order_id, &format!("return_{status}"), None, &by, json!({ "return": r.number, "note": note })).await?;
+    service::record(
+        &txn,
+        r.order_id,
+        &format!("return_{status}"),
+        None,
+        &by,
+        json!({ "return": r.number, "note": note }),
+    )
+    .await?;
     let view = view(&txn, updated).await?;
     txn.commit().await?;
     Ok(view)
@@ -332,7 +385,12 @@ pub async fn decide(state: &AppState, id: i64, approve: bool, note: Option<Strin
 /// The warehouse receives an approved return: each unit goes back to stock or to damaged,
 /// then a return gets a pending refund of what those units cost and an exchange gets a
 /// replacement order (already paid) for the same units.
-pub async fn receive(state: &AppState, id: i64, req: ReceiveReturn, by: By) -> ApiResult<ReturnView> {
+pub async fn receive(
+    state: &AppState,
+    id: i64,
+    req: ReceiveReturn,
+    by: By,
+) -> ApiResult<ReturnView> {
     let txn = state.db.begin().await?;
     let r = lock(&txn, id).await?;
     expect(&r, "approved", "received")?;
@@ -343,7 +401,10 @@ pub async fn receive(state: &AppState, id: i64, req: ReceiveReturn, by: By) -> A
         .all(&txn)
         .await?;
     if req.lines.len() != expected.len() {
-        return Err(ApiError::invalid("lines", "account for every line of the return"));
+        return Err(ApiError::invalid(
+            "lines",
+            "account for every line of the return",
+        ));
     }
     let now = Utc::now();
     let movement = by.movement(&format!("return {}", r.number), o.id);
@@ -351,12 +412,18 @@ pub async fn receive(state: &AppState, id: i64, req: ReceiveReturn, by: By) -> A
     let mut replacement = Vec::new();
     for (i, got) in req.lines.iter().enumerate() {
         let Some(want) = expected.iter().find(|e| e.order_line_id == got.line_id) else {
-            return Err(ApiError::invalid(format!("lines[{i}].line_id"), "not a line of this return"));
+            return Err(ApiError::invalid(
+                format!("lines[{i}].line_id"),
+                "not a line of this return",
+            ));
         };
         if got.to_stock < 0 || got.damaged < 0 || got.to_stock + got.damaged != want.quantity {
             return Err(ApiError::invalid(
                 format!("lines[{i}]"),
-                format!("to_stock + damaged must be the {} units returned", want.quantity),
+                format!(
+                    "to_stock + damaged must be the {} units returned",
+                    want.quantity
+                ),
             ));
         }
         let line = order_lines
@@ -510,7 +577,20 @@ async fn replacement_order(
         .await?;
         reserve.push((line.sku_id, *quantity));
     }
-    inventory::reserve(db, &reserve, &by.movement("exchange replacement", created.id)).await?;
-    service::record(db, created.id, "placed", None, by, json!({ "replacement_for": o.number })).await?;
+    inventory::reserve(
+        db,
+        &reserve,
+        &by.movement("exchange replacement", created.id),
+    )
+    .await?;
+    service::record(
+        db,
+        created.id,
+        "placed",
+        None,
+        by,
+        json!({ "replacement_for": o.number }),
+    )
+    .await?;
     Ok(created.id)
 }

@@ -4,10 +4,8 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::ActiveValue::Set;
-use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-};
+use sea_orm::sea_query::{Expr, ExprTrait, Func};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde_json::{Value, json};
 
 use super::entity::{order, order_history, order_line, refund, shipment, shipment_line};
@@ -16,7 +14,8 @@ use super::model::{
     ShipmentLineView, ShipmentView,
 };
 use crate::app::AppState;
-use crate::inventory::service::{self as inventory, MovementRef};
+use crate::inventory::model::MovementRef;
+use crate::inventory::service as inventory;
 use crate::platform::list::{ListParams, Page, SortFields, contains};
 use crate::platform::{ApiError, ApiResult};
 use crate::promotions::{gift_certificates, usage};
@@ -169,7 +168,10 @@ pub async fn view(db: &impl ConnectionTrait, o: order::Model) -> ApiResult<Order
     Ok(OrderView::new(o, lines))
 }
 
-pub async fn shipments_of(db: &impl ConnectionTrait, order_id: i64) -> ApiResult<Vec<ShipmentView>> {
+pub async fn shipments_of(
+    db: &impl ConnectionTrait,
+    order_id: i64,
+) -> ApiResult<Vec<ShipmentView>> {
     let shipments = shipment::Entity::find()
         .filter(shipment::Column::OrderId.eq(order_id))
         .order_by_asc(shipment::Column::Id)
@@ -242,7 +244,8 @@ pub async fn list(
 ) -> ApiResult<Page<OrderView>> {
     let mut spec = params.spec(&SORT)?;
     if spec.order.is_empty() {
-        spec.order.push((order::Column::PlacedAt, sea_orm::Order::Desc));
+        spec.order
+            .push((order::Column::PlacedAt, sea_orm::Order::Desc));
     }
     let mut query = order::Entity::find();
     if let Some(status) = filter.status {
@@ -254,9 +257,9 @@ pub async fn list(
     if let Some(term) = filter.q.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
         let pattern = contains(term);
         query = query.filter(
-            Expr::expr(Expr::col(order::Column::Number).lower())
+            Expr::expr(Func::lower(Expr::col(order::Column::Number)))
                 .like(pattern.clone())
-                .or(Expr::expr(Expr::col(order::Column::Email).lower()).like(pattern)),
+                .or(Expr::expr(Func::lower(Expr::col(order::Column::Email))).like(pattern)),
         );
     }
     if let Some(sku) = filter.sku_id {
@@ -294,7 +297,10 @@ pub async fn list(
     with_lines(db, page).await
 }
 
-async fn with_lines(db: &impl ConnectionTrait, page: Page<order::Model>) -> ApiResult<Page<OrderView>> {
+async fn with_lines(
+    db: &impl ConnectionTrait,
+    page: Page<order::Model>,
+) -> ApiResult<Page<OrderView>> {
     let ids: Vec<i64> = page.items.iter().map(|o| o.id).collect();
     let mut all = order_line::Entity::find()
         .filter(order_line::Column::OrderId.is_in(ids))
@@ -315,7 +321,8 @@ pub async fn list_for_customer(
 ) -> ApiResult<Page<OrderView>> {
     let mut spec = params.spec(&SORT)?;
     if spec.order.is_empty() {
-        spec.order.push((order::Column::PlacedAt, sea_orm::Order::Desc));
+        spec.order
+            .push((order::Column::PlacedAt, sea_orm::Order::Desc));
     }
     let db = state.db.reader();
     let query = order::Entity::find().filter(order::Column::CustomerId.eq(customer_id));
@@ -353,7 +360,8 @@ pub async fn mark_paid(
     let pricing: FrozenPricing = serde_json::from_str(&o.pricing).unwrap_or_default();
     let mut coupons = Vec::new();
     if let Some(customer) = o.customer_id {
-        coupons = usage::issue_gift_coupons(db, &pricing.gift_coupon_promotion_ids, customer).await?;
+        coupons =
+            usage::issue_gift_coupons(db, &pricing.gift_coupon_promotion_ids, customer).await?;
     }
     let now = Utc::now();
     transition(
@@ -383,7 +391,11 @@ pub async fn cancel_locked(
     if !status.cancellable() {
         return Err(ApiError::conflict(
             "invalid-order-status",
-            format!("order {} is {}; it cannot be cancelled", o.number, status.as_str()),
+            format!(
+                "order {} is {}; it cannot be cancelled",
+                o.number,
+                status.as_str()
+            ),
         ));
     }
     let to_release: Vec<(i64, i64)> = lines(db, o.id)
@@ -450,8 +462,18 @@ pub async fn cancel_by_customer(
     let txn = state.db.begin().await?;
     let found = find_for_customer(&txn, customer_id, number).await?;
     let o = lock(&txn, found.id).await?;
-    expect_status(&o, &[OrderStatus::PendingPayment], "cancelled by the customer")?;
-    let o = cancel_locked(&txn, &o, "cancelled by the customer", &By::customer(customer_id)).await?;
+    expect_status(
+        &o,
+        &[OrderStatus::PendingPayment],
+        "cancelled by the customer",
+    )?;
+    let o = cancel_locked(
+        &txn,
+        &o,
+        "cancelled by the customer",
+        &By::customer(customer_id),
+    )
+    .await?;
     let view = view(&txn, o).await?;
     txn.commit().await?;
     Ok(view)
@@ -461,7 +483,11 @@ pub async fn cancel_by_customer(
 /// yet due order is left alone.
 pub async fn expire_unpaid(state: &AppState, id: i64, now: DateTime<Utc>) -> ApiResult<bool> {
     let txn = state.db.begin().await?;
-    let Some(o) = order::Entity::find_by_id(id).lock_exclusive().one(&txn).await? else {
+    let Some(o) = order::Entity::find_by_id(id)
+        .lock_exclusive()
+        .one(&txn)
+        .await?
+    else {
         return Ok(false);
     };
     let due = o.payment_due_at.is_some_and(|due| due <= now);
@@ -491,7 +517,13 @@ pub async fn record_payment(
 }
 
 /// Takes or gives up the order's edit lock.
-pub async fn set_lock(state: &AppState, id: i64, locked: bool, by: By, may_break: bool) -> ApiResult<OrderView> {
+pub async fn set_lock(
+    state: &AppState,
+    id: i64,
+    locked: bool,
+    by: By,
+    may_break: bool,
+) -> ApiResult<OrderView> {
     let txn = state.db.begin().await?;
     let o = lock(&txn, id).await?;
     let staff = by.staff_id;
@@ -531,7 +563,15 @@ pub async fn set_lock(state: &AppState, id: i64, locked: bool, by: By, may_break
             })
             .exec(&txn)
             .await?;
-            record(&txn, o.id, "unlocked", None, &by, json!({ "held_by": holder })).await?;
+            record(
+                &txn,
+                o.id,
+                "unlocked",
+                None,
+                &by,
+                json!({ "held_by": holder }),
+            )
+            .await?;
             updated
         }
     };
@@ -548,7 +588,16 @@ pub async fn ready_for_picking(state: &AppState, id: i64, by: By) -> ApiResult<O
     check_unlocked(&o, &by)?;
     expect_status(&o, &[OrderStatus::Paid], "confirmed ready for picking")?;
     super::fulfilment::ship_rest_in_one(&txn, &o).await?;
-    let o = transition(&txn, &o, OrderStatus::ReadyForPicking, &by, "ready_for_picking", json!({}), |_| {}).await?;
+    let o = transition(
+        &txn,
+        &o,
+        OrderStatus::ReadyForPicking,
+        &by,
+        "ready_for_picking",
+        json!({}),
+        |_| {},
+    )
+    .await?;
     let view = view(&txn, o).await?;
     txn.commit().await?;
     Ok(view)
@@ -565,9 +614,17 @@ pub async fn complete(state: &AppState, id: i64, by: By) -> ApiResult<OrderView>
     }
     expect_status(&o, &[OrderStatus::Shipped], "completed")?;
     let now = Utc::now();
-    let o = transition(&txn, &o, OrderStatus::Completed, &by, "completed", json!({}), |a| {
-        a.completed_at = Set(Some(now));
-    })
+    let o = transition(
+        &txn,
+        &o,
+        OrderStatus::Completed,
+        &by,
+        "completed",
+        json!({}),
+        |a| {
+            a.completed_at = Set(Some(now));
+        },
+    )
     .await?;
     let view = view(&txn, o).await?;
     txn.commit().await?;

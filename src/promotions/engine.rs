@@ -434,7 +434,7 @@ pub struct LineSaving {
     pub amount: i64,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct AppliedPromotion {
     pub promotion_id: i64,
     pub name: String,

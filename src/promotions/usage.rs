@@ -7,9 +7,7 @@ use chrono::{DateTime, Utc};
 use rand::Rng;
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter};
 
 use super::engine::{Candidate, CustomerFacts, PricedCart, PromotionKind, PromotionRule, Stacking};
 use super::entity::{coupon, promotion, redemption};
@@ -123,7 +121,10 @@ pub async fn candidates(
                 .push(reject("this coupon has been used up"));
             continue;
         }
-        let Some(p) = promotion::Entity::find_by_id(c.promotion_id).one(db).await? else {
+        let Some(p) = promotion::Entity::find_by_id(c.promotion_id)
+            .one(db)
+            .await?
+        else {
             resolved.rejected.push(reject("no such coupon"));
             continue;
         };
@@ -146,7 +147,11 @@ pub async fn candidates(
     Ok(resolved)
 }
 
-fn candidate(p: &promotion::Model, code: Option<String>, uses_left: Option<i64>) -> Option<Candidate> {
+fn candidate(
+    p: &promotion::Model,
+    code: Option<String>,
+    uses_left: Option<i64>,
+) -> Option<Candidate> {
     let rule: PromotionRule = match serde_json::from_str(&p.rule) {
         Ok(rule) => rule,
         Err(err) => {
@@ -184,7 +189,7 @@ async fn uses_left(
     p: &promotion::Model,
     customer_id: Option<i64>,
 ) -> ApiResult<Option<i64>> {
-    let total = p.usage_limit.map(|limit| (limit - p.used_count).max(0));
+    let total = p.usage_limit.map(|limit| Ord::max(limit - p.used_count, 0));
     let mine = match (p.usage_limit_per_customer, customer_id) {
         (Some(limit), Some(customer)) => {
             let used = redemption::Entity::find()
@@ -193,12 +198,12 @@ async fn uses_left(
                 .filter(redemption::Column::ReleasedAt.is_null())
                 .count(db)
                 .await?;
-            Some((limit - used as i64).max(0))
+            Some(Ord::max(limit - used as i64, 0))
         }
         _ => None,
     };
     Ok(match (total, mine) {
-        (Some(a), Some(b)) => Some(a.min(b)),
+        (Some(a), Some(b)) => Some(Ord::min(a, b)),
         (a, b) => a.or(b),
     })
 }
@@ -242,12 +247,9 @@ pub async fn redeem(
                     Expr::col(coupon::Column::UsedCount).add(1),
                 )
                 .filter(coupon::Column::Id.eq(coupon_id))
-                .filter(
-                    coupon::Column::MaxUses
-                        .is_null()
-                        .or(Expr::col(coupon::Column::UsedCount)
-                            .lt(Expr::col(coupon::Column::MaxUses))),
-                )
+                .filter(coupon::Column::MaxUses.is_null().or(
+                    Expr::col(coupon::Column::UsedCount).lt(Expr::col(coupon::Column::MaxUses)),
+                ))
                 .exec(db)
                 .await?;
             if taken.rows_affected == 0 {
@@ -355,4 +357,3 @@ pub fn random_code() -> String {
         .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
         .collect()
 }
-

@@ -2,17 +2,14 @@
 
 use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect,
-};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::app::AppState;
 use crate::catalog::entity::{product, review, sku};
-use crate::catalog::products::storefront::IN_STOCK_SQL;
 use crate::catalog::products::store::visible_condition;
+use crate::catalog::products::storefront::IN_STOCK_SQL;
 use crate::customers::entity::{customer, feedback};
 use crate::orders::entity::order;
 use crate::orders::model::OrderStatus;
@@ -97,8 +94,7 @@ fn excerpt(text: &str) -> String {
 pub async fn dashboard(state: &AppState) -> ApiResult<Dashboard> {
     let db = state.db.reader();
     let now = Utc::now();
-    let today = Utc
-        .from_utc_datetime(&now.date_naive().and_hms_opt(0, 0, 0).unwrap_or_default());
+    let today = Utc.from_utc_datetime(&now.date_naive().and_hms_opt(0, 0, 0).unwrap_or_default());
     let week = today - Duration::days(now.weekday().num_days_from_monday().into());
     let live_customers = || customer::Entity::find().filter(customer::Column::DeletedAt.is_null());
     let customers = CustomerFigures {

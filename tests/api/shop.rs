@@ -73,7 +73,6 @@ pub async fn listed_product(app: &TestApp, code: &str, price: i64, stock: i64) -
 
 /// A signed-in customer talking to the shop with a bearer token.
 pub struct Buyer {
-    pub id: i64,
     token: String,
     client: reqwest::Client,
     base: String,
@@ -101,8 +100,11 @@ impl Buyer {
     /// Puts `quantity` of `sku` in the cart.
     pub async fn add(&self, sku: i64, quantity: i64) -> Value {
         expect_json(
-            self.post("/api/v1/cart/lines", &json!({"sku_id": sku, "quantity": quantity}))
-                .await,
+            self.post(
+                "/api/v1/cart/lines",
+                &json!({"sku_id": sku, "quantity": quantity}),
+            )
+            .await,
             200,
         )
         .await
@@ -155,7 +157,6 @@ pub async fn buyer(app: &TestApp, email: &str) -> Buyer {
     )
     .expect("cannot sign a token");
     Buyer {
-        id: customer.id,
         token,
         client: reqwest::Client::new(),
         base: app.base.clone(),
@@ -164,5 +165,9 @@ pub async fn buyer(app: &TestApp, email: &str) -> Buyer {
 
 /// The SKU's stock figures from the inventory admin.
 pub async fn stock(app: &TestApp, sku: i64) -> Value {
-    expect_json(app.get(&format!("/api/v1/admin/inventory/{sku}")).await, 200).await
+    expect_json(
+        app.get(&format!("/api/v1/admin/inventory/{sku}")).await,
+        200,
+    )
+    .await
 }

@@ -2,8 +2,8 @@
 //! edits) and the storefront's reads.
 
 pub mod media;
-pub mod purchasable;
 pub mod model;
+pub mod purchasable;
 pub mod recommendations;
 pub mod skus;
 pub mod store;

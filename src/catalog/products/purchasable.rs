@@ -82,8 +82,7 @@ pub async fn purchasable(
         } else {
             None
         };
-        let unlimited =
-            s.always_available || p.allow_backorder || p.allow_preorder || p.is_bundle;
+        let unlimited = s.always_available || p.allow_backorder || p.allow_preorder || p.is_bundle;
         found.insert(
             s.id,
             Purchasable {
@@ -96,7 +95,7 @@ pub async fn purchasable(
                 weight_grams: s.weight_grams.into(),
                 physical: p.kind == ProductKind::Physical.as_str(),
                 unavailable,
-                available: (!unlimited).then(|| i64::from(s.stock) - s.reserved),
+                available: (!unlimited).then(|| i64::from(s.stock) - i64::from(s.reserved)),
                 category_ids: categories.get(&p.id).cloned().unwrap_or_default(),
             },
         );

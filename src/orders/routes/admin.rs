@@ -10,9 +10,9 @@ use crate::identity::guard::CurrentStaff;
 use crate::orders::edit;
 use crate::orders::fulfilment;
 use crate::orders::model::{
-    CancelRequest, CreatePickingList, CreateShipment, EditOrder, EditResult, MarkPaid,
-    OrderDetail, OrderFilter, OrderView, PickingListView, SetTracking, ShipRequest,
-    ShipmentView, SplitOrder, SplitResult,
+    CancelRequest, CreatePickingList, CreateShipment, EditOrder, EditResult, MarkPaid, OrderDetail,
+    OrderFilter, OrderView, PickingListView, SetTracking, ShipRequest, ShipmentView, SplitOrder,
+    SplitResult,
 };
 use crate::orders::returns::{self, Decision, ReceiveReturn, ReturnFilter, ReturnView};
 use crate::orders::service::{self, By};
@@ -39,7 +39,10 @@ pub async fn list_orders(
 /// One order with its history, shipments and refunds.
 #[utoipa::path(get, path = "/orders/{id}", tag = "orders", params(("id" = i64, Path)),
     responses((status = 200, body = OrderDetail), (status = 404)))]
-pub async fn get_order(State(state): State<AppState>, Path(id): Path<i64>) -> ApiResult<Json<OrderDetail>> {
+pub async fn get_order(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<OrderDetail>> {
     Ok(Json(service::detail(&state, id).await?))
 }
 
@@ -56,7 +59,9 @@ pub async fn cancel_order(
     extract::Json(body): extract::Json<CancelRequest>,
 ) -> ApiResult<Json<OrderView>> {
     let reason = body.reason.unwrap_or_else(|| "cancelled by staff".into());
-    Ok(Json(service::cancel(&state, id, &reason, by(&staff)).await?))
+    Ok(Json(
+        service::cancel(&state, id, &reason, by(&staff)).await?,
+    ))
 }
 
 /// Records a payment received outside a gateway (bank transfer, pay before shipping).
@@ -69,7 +74,9 @@ pub async fn mark_paid(
     Path(id): Path<i64>,
     extract::Json(body): extract::Json<MarkPaid>,
 ) -> ApiResult<Json<OrderView>> {
-    Ok(Json(service::record_payment(&state, id, &body.reference, by(&staff)).await?))
+    Ok(Json(
+        service::record_payment(&state, id, &body.reference, by(&staff)).await?,
+    ))
 }
 
 /// Takes the order's edit lock: other staff get 423 until it is released.
@@ -80,7 +87,9 @@ pub async fn lock_order(
     CurrentStaff(staff): CurrentStaff,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<OrderView>> {
-    Ok(Json(service::set_lock(&state, id, true, by(&staff), false).await?))
+    Ok(Json(
+        service::set_lock(&state, id, true, by(&staff), false).await?,
+    ))
 }
 
 /// Releases the lock; only its holder (or a superuser) may.
@@ -91,7 +100,9 @@ pub async fn unlock_order(
     CurrentStaff(staff): CurrentStaff,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<OrderView>> {
-    Ok(Json(service::set_lock(&state, id, false, by(&staff), staff.is_superuser).await?))
+    Ok(Json(
+        service::set_lock(&state, id, false, by(&staff), staff.is_superuser).await?,
+    ))
 }
 
 /// Edits an unpaid order (items, quantities, price adjustments with a reason) and
@@ -110,7 +121,9 @@ pub async fn edit_order(
     extract::Json(body): extract::Json<EditOrder>,
 ) -> ApiResult<Json<EditResult>> {
     let expected = if_match.or(body.version);
-    Ok(Json(edit::edit(&state, id, expected, body, by(&staff)).await?))
+    Ok(Json(
+        edit::edit(&state, id, expected, body, by(&staff)).await?,
+    ))
 }
 
 /// Splits lines off into new orders; the totals of all of them add up to the original.
@@ -134,7 +147,9 @@ pub async fn ready_for_picking(
     CurrentStaff(staff): CurrentStaff,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<OrderView>> {
-    Ok(Json(service::ready_for_picking(&state, id, by(&staff)).await?))
+    Ok(Json(
+        service::ready_for_picking(&state, id, by(&staff)).await?,
+    ))
 }
 
 /// Marks a shipped order delivered.
@@ -171,7 +186,9 @@ pub async fn set_tracking(
     Path(id): Path<i64>,
     extract::Json(body): extract::Json<SetTracking>,
 ) -> ApiResult<Json<ShipmentView>> {
-    Ok(Json(fulfilment::set_tracking(&state, id, body.carrier_id, &body.tracking_number).await?))
+    Ok(Json(
+        fulfilment::set_tracking(&state, id, body.carrier_id, &body.tracking_number).await?,
+    ))
 }
 
 /// Marks a shipment shipped: its units leave stock; the order ships with its last one.
@@ -191,7 +208,10 @@ fn pdf(bytes: Vec<u8>, name: String) -> impl IntoResponse {
     (
         [
             (header::CONTENT_TYPE, "application/pdf".to_owned()),
-            (header::CONTENT_DISPOSITION, format!("inline; filename=\"{name}.pdf\"")),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("inline; filename=\"{name}.pdf\""),
+            ),
         ],
         bytes,
     )
@@ -199,16 +219,28 @@ fn pdf(bytes: Vec<u8>, name: String) -> impl IntoResponse {
 
 #[utoipa::path(get, path = "/shipments/{id}/packing-slip.pdf", tag = "shipping", params(("id" = i64, Path)),
     responses((status = 200, content_type = "application/pdf", body = Vec<u8>)))]
-pub async fn packing_slip(State(state): State<AppState>, Path(id): Path<i64>) -> ApiResult<impl IntoResponse> {
-    Ok(pdf(fulfilment::packing_slip_pdf(&state, id).await?, format!("packing-slip-{id}")))
+pub async fn packing_slip(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> ApiResult<impl IntoResponse> {
+    Ok(pdf(
+        fulfilment::packing_slip_pdf(&state, id).await?,
+        format!("packing-slip-{id}"),
+    ))
 }
 
 /// The carrier label; the shipment needs a tracking number first.
 #[utoipa::path(get, path = "/shipments/{id}/label.pdf", tag = "shipping", params(("id" = i64, Path)),
     responses((status = 200, content_type = "application/pdf", body = Vec<u8>),
         (status = 409, description = "No tracking number yet")))]
-pub async fn label(State(state): State<AppState>, Path(id): Path<i64>) -> ApiResult<impl IntoResponse> {
-    Ok(pdf(fulfilment::label_pdf(&state, id).await?, format!("label-{id}")))
+pub async fn label(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> ApiResult<impl IntoResponse> {
+    Ok(pdf(
+        fulfilment::label_pdf(&state, id).await?,
+        format!("label-{id}"),
+    ))
 }
 
 /// A picking list over pending shipments of orders ready for picking.
@@ -225,14 +257,23 @@ pub async fn create_picking_list(
 
 #[utoipa::path(get, path = "/picking-lists/{id}", tag = "shipping", params(("id" = i64, Path)),
     responses((status = 200, body = PickingListView)))]
-pub async fn get_picking_list(State(state): State<AppState>, Path(id): Path<i64>) -> ApiResult<Json<PickingListView>> {
+pub async fn get_picking_list(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<PickingListView>> {
     Ok(Json(fulfilment::get_picking_list(&state, id).await?))
 }
 
 #[utoipa::path(get, path = "/picking-lists/{id}/pdf", tag = "shipping", params(("id" = i64, Path)),
     responses((status = 200, content_type = "application/pdf", body = Vec<u8>)))]
-pub async fn picking_list_pdf(State(state): State<AppState>, Path(id): Path<i64>) -> ApiResult<impl IntoResponse> {
-    Ok(pdf(fulfilment::picking_list_pdf(&state, id).await?, format!("picking-list-{id}")))
+pub async fn picking_list_pdf(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> ApiResult<impl IntoResponse> {
+    Ok(pdf(
+        fulfilment::picking_list_pdf(&state, id).await?,
+        format!("picking-list-{id}"),
+    ))
 }
 
 #[utoipa::path(get, path = "/returns", tag = "returns", params(ListParams, ReturnFilter),
@@ -247,7 +288,10 @@ pub async fn list_returns(
 
 #[utoipa::path(get, path = "/returns/{id}", tag = "returns", params(("id" = i64, Path)),
     responses((status = 200, body = ReturnView)))]
-pub async fn get_return(State(state): State<AppState>, Path(id): Path<i64>) -> ApiResult<Json<ReturnView>> {
+pub async fn get_return(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<ReturnView>> {
     Ok(Json(returns::get(&state, id).await?))
 }
 
@@ -259,7 +303,9 @@ pub async fn approve_return(
     Path(id): Path<i64>,
     extract::Json(body): extract::Json<Decision>,
 ) -> ApiResult<Json<ReturnView>> {
-    Ok(Json(returns::decide(&state, id, true, body.note, by(&staff)).await?))
+    Ok(Json(
+        returns::decide(&state, id, true, body.note, by(&staff)).await?,
+    ))
 }
 
 #[utoipa::path(post, path = "/returns/{id}/reject", tag = "returns", params(("id" = i64, Path)),
@@ -270,7 +316,9 @@ pub async fn reject_return(
     Path(id): Path<i64>,
     extract::Json(body): extract::Json<Decision>,
 ) -> ApiResult<Json<ReturnView>> {
-    Ok(Json(returns::decide(&state, id, false, body.note, by(&staff)).await?))
+    Ok(Json(
+        returns::decide(&state, id, false, body.note, by(&staff)).await?,
+    ))
 }
 
 /// Receives the goods: each unit to stock or to damaged; then a refund record (return) or

@@ -24,7 +24,10 @@ pub fn admin_router() -> ApiRouter {
         .route(routes!(admin::edit_order), write)
         .route(routes!(admin::split_order), write)
         .route(routes!(admin::complete_order), write)
-        .route(routes!(admin::mark_paid), Access::Permission(ORDERS_PAYMENTS))
+        .route(
+            routes!(admin::mark_paid),
+            Access::Permission(ORDERS_PAYMENTS),
+        )
         .route(routes!(admin::ready_for_picking), fulfil)
         .route(routes!(admin::create_shipment), fulfil)
         .route(routes!(admin::set_tracking), fulfil)
@@ -34,11 +37,23 @@ pub fn admin_router() -> ApiRouter {
         .route(routes!(admin::picking_list_pdf), read)
         .route(routes!(admin::packing_slip), read)
         .route(routes!(admin::label), read)
-        .route(routes!(admin::list_returns), Access::Permission(RETURNS_READ))
+        .route(
+            routes!(admin::list_returns),
+            Access::Permission(RETURNS_READ),
+        )
         .route(routes!(admin::get_return), Access::Permission(RETURNS_READ))
-        .route(routes!(admin::approve_return), Access::Permission(RETURNS_WRITE))
-        .route(routes!(admin::reject_return), Access::Permission(RETURNS_WRITE))
-        .route(routes!(admin::receive_return), Access::Permission(RETURNS_WRITE))
+        .route(
+            routes!(admin::approve_return),
+            Access::Permission(RETURNS_WRITE),
+        )
+        .route(
+            routes!(admin::reject_return),
+            Access::Permission(RETURNS_WRITE),
+        )
+        .route(
+            routes!(admin::receive_return),
+            Access::Permission(RETURNS_WRITE),
+        )
 }
 
 /// Routes under `/api/v1`.

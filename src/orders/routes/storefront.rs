@@ -7,10 +7,10 @@ use axum::response::IntoResponse;
 
 use crate::app::AppState;
 use crate::identity::guard::CurrentCustomer;
+use crate::orders::checkout;
 use crate::orders::model::{CheckoutRequest, OrderView};
 use crate::orders::returns::{self, RequestReturn, ReturnView};
 use crate::orders::service::{self, By};
-use crate::orders::checkout;
 use crate::platform::extract::{self, Query};
 use crate::platform::idempotency;
 use crate::platform::list::{ListParams, Page};
@@ -39,7 +39,11 @@ pub async fn checkout(
     }
     let order = checkout::checkout(&state, customer.customer_id, body).await?;
     let location = format!("/api/v1/orders/{}", order.number);
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(order)))
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(order),
+    ))
 }
 
 /// The customer's orders, newest first.
@@ -50,7 +54,9 @@ pub async fn my_orders(
     CurrentCustomer(customer): CurrentCustomer,
     Query(list): Query<ListParams>,
 ) -> ApiResult<Json<Page<OrderView>>> {
-    Ok(Json(service::list_for_customer(&state, customer.customer_id, &list).await?))
+    Ok(Json(
+        service::list_for_customer(&state, customer.customer_id, &list).await?,
+    ))
 }
 
 #[utoipa::path(get, path = "/orders/{number}", tag = "orders", params(("number" = String, Path)),
@@ -73,7 +79,9 @@ pub async fn cancel_my_order(
     CurrentCustomer(customer): CurrentCustomer,
     Path(number): Path<String>,
 ) -> ApiResult<Json<OrderView>> {
-    Ok(Json(service::cancel_by_customer(&state, customer.customer_id, &number).await?))
+    Ok(Json(
+        service::cancel_by_customer(&state, customer.customer_id, &number).await?,
+    ))
 }
 
 /// Confirms the parcel arrived.
@@ -85,7 +93,9 @@ pub async fn confirm_receipt(
     Path(number): Path<String>,
 ) -> ApiResult<Json<OrderView>> {
     let o = service::find_for_customer(state.db.reader(), customer.customer_id, &number).await?;
-    Ok(Json(service::complete(&state, o.id, By::customer(customer.customer_id)).await?))
+    Ok(Json(
+        service::complete(&state, o.id, By::customer(customer.customer_id)).await?,
+    ))
 }
 
 /// Asks to return or exchange delivered units.
@@ -110,5 +120,7 @@ pub async fn my_returns(
     CurrentCustomer(customer): CurrentCustomer,
     Path(number): Path<String>,
 ) -> ApiResult<Json<Vec<ReturnView>>> {
-    Ok(Json(returns::list_for_order(&state, customer.customer_id, &number).await?))
+    Ok(Json(
+        returns::list_for_order(&state, customer.customer_id, &number).await?,
+    ))
 }
