@@ -162,7 +162,7 @@ async fn prepare(server: &Server, count: usize) -> anyhow::Result<Prepared> {
     let problem = |e: bazaar::platform::ApiError| anyhow::anyhow!("{:?}", e.problem());
     let region = bazaar::system::service::create_region(
         state,
-        serde_json::from_value(json!({"code": "BENCH", "name": "Bench", "level": "province"}))?,
+        serde_json::from_value(json!({"code": "BC", "name": "Benchland", "level": "country"}))?,
     )
     .await
     .map_err(problem)?;

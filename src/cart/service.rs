@@ -395,7 +395,7 @@ pub async fn clear(db: &impl ConnectionTrait, cart_id: i64) -> ApiResult<()> {
 
 /// Shipping options for the parcel, and the chosen one's price.
 pub async fn shipping_for(
-    state: &AppState,
+    db: &impl ConnectionTrait,
     choice: &ShippingChoice,
     weight_grams: i64,
 ) -> ApiResult<(Vec<ShippingOption>, Option<ShippingOption>)> {
@@ -409,7 +409,7 @@ pub async fn shipping_for(
         return Ok((Vec::new(), None));
     };
     let options = crate::system::service::shipping_options(
-        state,
+        db,
         &ShippingQuery {
             region,
             weight_grams,
@@ -454,7 +454,7 @@ pub async fn view(state: &AppState, owner: &Owner, choice: &ShippingChoice) -> A
     let now = Utc::now();
     // Weight first (shipping needs it), then the price with the chosen shipping.
     let draft = quote(db, &lines, customer_id, &codes, 0, &HashMap::new(), now).await?;
-    let (options, chosen) = shipping_for(state, choice, draft.weight_grams).await?;
+    let (options, chosen) = shipping_for(db, choice, draft.weight_grams).await?;
     let fee = chosen.as_ref().map_or(0, |o| o.price.amount);
     let quote = if fee == 0 {
         draft

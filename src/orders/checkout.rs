@@ -74,7 +74,7 @@ pub async fn checkout(
             region_id: ship_to.as_ref().map(|s| s.region_id),
             shipping_method_id: Some(method_id),
         };
-        let (_, chosen) = cart::shipping_for(state, &choice, draft.weight_grams).await?;
+        let (_, chosen) = cart::shipping_for(&txn, &choice, draft.weight_grams).await?;
         let chosen = chosen.ok_or_else(|| ApiError::invalid("shipping_method_id", "unknown"))?;
         let fee = chosen.price.amount;
         (Some(chosen), fee)

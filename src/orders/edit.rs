@@ -164,7 +164,7 @@ pub async fn edit(
         .collect();
     let codes: Vec<String> = serde_json::from_str(&o.coupon_codes).unwrap_or_default();
     let draft = cart::quote(&txn, &lines, o.customer_id, &codes, 0, &frozen, now).await?;
-    let fee = shipping_fee(state, &o, draft.weight_grams).await;
+    let fee = shipping_fee(&txn, &o, draft.weight_grams).await;
     let quote = cart::quote(&txn, &lines, o.customer_id, &codes, fee, &frozen, now).await?;
     if let Some(blocked) = quote.priced.blocked.first() {
         return Err(ApiError::conflict("blocked", blocked.reason.clone()));
@@ -327,7 +327,7 @@ fn check_quantity(quantity: i64, field: String) -> ApiResult<()> {
 
 /// The order's shipping method priced for the new weight; the old fee if it no longer
 /// delivers there.
-async fn shipping_fee(state: &AppState, o: &order::Model, weight_grams: i64) -> i64 {
+async fn shipping_fee(db: &impl ConnectionTrait, o: &order::Model, weight_grams: i64) -> i64 {
     let ship_to: Option<ShipTo> = serde_json::from_str(&o.ship_to).ok().flatten();
     let (Some(method), Some(ship_to)) = (o.shipping_method_id, ship_to) else {
         return o.shipping_fee;
@@ -336,7 +336,7 @@ async fn shipping_fee(state: &AppState, o: &order::Model, weight_grams: i64) -> 
         region_id: Some(ship_to.region_id),
         shipping_method_id: Some(method),
     };
-    match cart::shipping_for(state, &choice, weight_grams).await {
+    match cart::shipping_for(db, &choice, weight_grams).await {
         Ok((_, Some(chosen))) => chosen.price.amount,
         _ => o.shipping_fee,
     }

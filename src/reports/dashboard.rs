@@ -124,7 +124,8 @@ pub async fn dashboard(state: &AppState) -> ApiResult<Dashboard> {
     };
     let revenue_today: Option<i64> = order::Entity::find()
         .select_only()
-        .column_as(Expr::col(order::Column::Total).sum(), "revenue")
+        // SUM of a BIGINT is NUMERIC on PostgreSQL.
+        .column_as(Expr::cust("CAST(SUM(total) AS BIGINT)"), "revenue")
         .filter(order::Column::PaidAt.gte(today))
         .filter(order::Column::Status.ne(OrderStatus::Cancelled.as_str()))
         .into_tuple::<Option<i64>>()

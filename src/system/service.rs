@@ -430,14 +430,14 @@ pub async fn update_shipping_method(
 
 /// Active methods that deliver to `region` with their price for the weight: the rate of the
 /// nearest region on the path to the root wins, else the method's catch-all rate.
+/// Runs on `db` so that a checkout quotes inside its own transaction (and connection).
 pub async fn shipping_options(
-    state: &AppState,
+    db: &impl ConnectionTrait,
     query: &ShippingQuery,
 ) -> ApiResult<Vec<ShippingOption>> {
     Validator::default()
         .non_negative(query.weight_grams, "weight_grams")
         .finish()?;
-    let db = state.db.reader();
     let path = store::region_with_ancestors(db, query.region).await?;
     if path.is_empty() {
         return Err(ApiError::invalid(

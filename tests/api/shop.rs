@@ -22,7 +22,7 @@ pub async fn open_shop(app: &TestApp) -> Shop {
     let region = expect_json(
         app.post(
             "/api/v1/admin/regions",
-            &json!({"code": "CN-ZJ", "name": "Zhejiang", "level": "province"}),
+            &json!({"code": "CN", "name": "China", "level": "country"}),
         )
         .await,
         201,

@@ -40,7 +40,7 @@ pub async fn list_shipping_options(
     State(state): State<AppState>,
     Query(query): Query<ShippingQuery>,
 ) -> ApiResult<Json<Vec<ShippingOption>>> {
-    Ok(Json(service::shipping_options(&state, &query).await?))
+    Ok(Json(service::shipping_options(state.db.reader(), &query).await?))
 }
 
 /// Payment methods a customer can choose at checkout.
