@@ -154,8 +154,8 @@ pub async fn load_scale(state: &AppState, skus: u64) -> anyhow::Result<ScaleRepo
                 });
             }
         }
-        // SQLite allows 32766 parameters a statement.
-        for chunk in sku_rows.chunks(2000) {
+        // SQLite allows 32766 parameters a statement; a SKU row has 19.
+        for chunk in sku_rows.chunks(1000) {
             sku::Entity::insert_many(chunk.to_vec()).exec(&txn).await?;
         }
         // The ledger sums to the stock: one `initial` row per stocked SKU, in bulk.
