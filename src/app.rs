@@ -39,7 +39,7 @@ use crate::platform::db::Db;
 use crate::platform::error::{PROBLEM_JSON, Problem};
 use crate::platform::routing::{Access, ApiRouter, PermissionInfo, permission_catalogue};
 use crate::platform::{ApiError, telemetry};
-use crate::{catalog, content, customers};
+use crate::{catalog, content, customers, promotions};
 use crate::{identity, system};
 
 /// Everything a request handler may need; one per process, shared by all requests.
@@ -96,7 +96,8 @@ fn api() -> (Router<AppState>, OpenApi) {
         .merge(jobs::routes::admin_router())
         .merge(notify::routes::admin_router())
         .merge(content::routes::admin_router())
-        .merge(media::routes::admin_router());
+        .merge(media::routes::admin_router())
+        .merge(promotions::admin_routes::admin_router());
     let storefront = system::routes::storefront_router()
         .merge(identity::routes::storefront_router())
         .merge(customers::routes::storefront_router())
