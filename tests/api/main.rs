@@ -18,6 +18,7 @@ mod media;
 mod oauth;
 mod product_cache;
 mod products;
+mod promotions;
 mod ratelimit;
 mod reviews;
 mod smtp;
