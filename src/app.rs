@@ -100,7 +100,8 @@ fn api() -> (Router<AppState>, OpenApi) {
         .merge(media::routes::admin_router())
         .merge(crate::orders::routes::admin_router())
         .merge(crate::reports::admin_router())
-        .merge(promotions::routes::admin_router());
+        .merge(promotions::routes::admin_router())
+        .merge(promotions::admin_routes::admin_router());
     let storefront = system::routes::storefront_router()
         .merge(identity::routes::storefront_router())
         .merge(customers::routes::storefront_router())

@@ -21,6 +21,7 @@ mod oauth;
 mod orders;
 mod product_cache;
 mod products;
+mod promotions;
 mod purchases;
 mod ratelimit;
 mod recommendations;
