@@ -40,7 +40,9 @@ pub async fn list_shipping_options(
     State(state): State<AppState>,
     Query(query): Query<ShippingQuery>,
 ) -> ApiResult<Json<Vec<ShippingOption>>> {
-    Ok(Json(service::shipping_options(state.db.reader(), &query).await?))
+    Ok(Json(
+        service::shipping_options(state.db.reader(), &query).await?,
+    ))
 }
 
 /// Payment methods a customer can choose at checkout.
