@@ -499,6 +499,13 @@ pub async fn expire_unpaid(state: &AppState, id: i64, now: DateTime<Utc>) -> Api
     Ok(true)
 }
 
+/// When a still-unpaid order times out; `None` once it is paid or cancelled.
+pub async fn payment_due_at(state: &AppState, id: i64) -> ApiResult<Option<DateTime<Utc>>> {
+    let o = order::Entity::find_by_id(id).one(state.db.writer()).await?;
+    Ok(o.filter(|o| status_of(o) == OrderStatus::PendingPayment)
+        .and_then(|o| o.payment_due_at))
+}
+
 /// Staff records a payment received outside a gateway (bank transfer).
 pub async fn record_payment(
     state: &AppState,
