@@ -21,6 +21,7 @@ both_backends!(
     splitting_an_order_keeps_its_total,
     cancelling_gives_back_stock_coupons_and_promotion_uses,
     dashboard_counts_the_shop,
+    gift_certificates_pay_at_checkout_and_come_back_on_cancel,
 );
 
 async fn guest_cart_prices_lines_and_merges_into_the_customer_cart(backend: Backend) {
@@ -1095,5 +1096,110 @@ async fn dashboard_counts_the_shop(backend: Backend) {
     let other = staff_member(&app, "nodash@example.com", &["orders.read"]).await;
     expect_problem(other.get("/api/v1/admin/dashboard").await, 403, "forbidden").await;
     other.shutdown().await;
+    app.shutdown().await;
+}
+
+async fn gift_certificate(app: &TestApp, amount: i64) -> String {
+    let created = expect_json(
+        app.post(
+            "/api/v1/admin/gift-certificates/batches",
+            &json!({"count": 1, "amount": amount}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    created[0]["code"].as_str().unwrap().to_owned()
+}
+
+async fn balance(customer: &crate::shop::Buyer, code: &str) -> i64 {
+    expect_json(
+        customer
+            .get(&format!("/api/v1/gift-certificates/{code}"))
+            .await,
+        200,
+    )
+    .await["balance"]
+        .as_i64()
+        .unwrap()
+}
+
+async fn gift_certificates_pay_at_checkout_and_come_back_on_cancel(backend: Backend) {
+    let app = spawn(backend).await;
+    login_as_superuser(&app).await;
+    let shop = open_shop(&app).await;
+    let (_, sku) = listed_product(&app, "GIFT-1", 4000, 10).await;
+    let small = gift_certificate(&app, 1500).await;
+    let large = gift_certificate(&app, 100_000).await;
+    let customer = buyer(&app, "gift@example.com").await;
+
+    // Part of the order: the rest is due from a payment.
+    customer.add(sku, 1).await;
+    let order = expect_json(
+        customer
+            .checkout(
+                &shop,
+                "gift-1",
+                json!({"gift_certificates": [{"code": small}]}),
+            )
+            .await,
+        201,
+    )
+    .await;
+    assert_eq!(order["total"], 5000);
+    assert_eq!(order["gift_certificate_amount"], 1500);
+    assert_eq!(order["amount_due"], 3500);
+    assert_eq!(order["status"], "pending_payment");
+    assert_eq!(balance(&customer, &small).await, 0);
+    // Cancelling gives the money back to the certificate.
+    let number = order["number"].as_str().unwrap();
+    expect_json(
+        customer
+            .post(&format!("/api/v1/orders/{number}/cancel"), &json!({}))
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(balance(&customer, &small).await, 1500);
+
+    // The whole order: paid at once, nothing due, no time-out.
+    customer.add(sku, 2).await;
+    let paid = expect_json(
+        customer
+            .checkout(
+                &shop,
+                "gift-2",
+                json!({"gift_certificates": [{"code": small}, {"code": large}]}),
+            )
+            .await,
+        201,
+    )
+    .await;
+    assert_eq!(paid["total"], 9000);
+    assert_eq!(paid["gift_certificate_amount"], 9000);
+    assert_eq!(paid["amount_due"], 0);
+    assert_eq!(paid["status"], "paid");
+    assert_eq!(balance(&customer, &small).await, 0);
+    assert_eq!(balance(&customer, &large).await, 100_000 - 7500);
+
+    // An unknown certificate refuses the checkout and leaves nothing behind.
+    customer.add(sku, 1).await;
+    expect_problem(
+        customer
+            .checkout(
+                &shop,
+                "gift-3",
+                json!({"gift_certificates": [{"code": "NOPE-NOPE-NOPE-NOPE"}]}),
+            )
+            .await,
+        422,
+        "validation-failed",
+    )
+    .await;
+    assert_eq!(
+        stock(&app, sku).await["reserved"],
+        2,
+        "the refused checkout reserved nothing"
+    );
     app.shutdown().await;
 }
