@@ -404,44 +404,13 @@ pub async fn split(state: &AppState, id: i64, req: SplitOrder, by: By) -> ApiRes
     }
     let mut created = Vec::new();
     for (p, part) in req.parts.iter().enumerate() {
+        let status = service::status_of(&o);
         let child = order::Entity::insert(order::ActiveModel {
-            number: Set(format!("{}-{}", o.number, p + 2)),
-            customer_id: Set(o.customer_id),
-            email: Set(o.email.clone()),
-            status: Set(o.status.clone()),
-            currency: Set(o.currency.clone()),
-            subtotal: Set(0),
-            discount: Set(0),
-            shipping_fee: Set(0),
-            shipping_discount: Set(0),
-            packaging_fee: Set(0),
-            adjustment: Set(0),
-            total: Set(0),
-            gift_certificate_amount: Set(0),
-            amount_due: Set(0),
-            bonus_points: Set(0),
-            pricing: Set("{}".into()),
-            coupon_codes: Set("[]".into()),
-            ship_to: Set(o.ship_to.clone()),
-            shipping_method_id: Set(o.shipping_method_id),
-            shipping_method_name: Set(o.shipping_method_name.clone()),
-            carrier_id: Set(o.carrier_id),
-            packaging_id: Set(None),
-            note: Set(o.note.clone()),
-            parent_order_id: Set(Some(o.id)),
-            locked_by: Set(None),
-            locked_at: Set(None),
             placed_at: Set(o.placed_at),
             payment_due_at: Set(o.payment_due_at),
             paid_at: Set(o.paid_at),
             payment_reference: Set(o.payment_reference.clone()),
-            shipped_at: Set(None),
-            completed_at: Set(None),
-            cancelled_at: Set(None),
-            cancel_reason: Set(None),
-            created_at: Set(now),
-            updated_at: Set(now),
-            ..Default::default()
+            ..service::derived_order(&o, format!("{}-{}", o.number, p + 2), status)
         })
         .exec_with_returning(&txn)
         .await?;

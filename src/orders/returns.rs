@@ -512,43 +512,10 @@ async fn replacement_order(
 ) -> ApiResult<i64> {
     let now = Utc::now();
     let created = order::Entity::insert(order::ActiveModel {
-        number: Set(order_number()),
-        customer_id: Set(o.customer_id),
-        email: Set(o.email.clone()),
-        status: Set(OrderStatus::Paid.as_str().into()),
-        currency: Set(o.currency.clone()),
-        subtotal: Set(0),
-        discount: Set(0),
-        shipping_fee: Set(0),
-        shipping_discount: Set(0),
-        packaging_fee: Set(0),
-        adjustment: Set(0),
-        total: Set(0),
-        gift_certificate_amount: Set(0),
-        amount_due: Set(0),
-        bonus_points: Set(0),
-        pricing: Set("{}".into()),
-        coupon_codes: Set("[]".into()),
-        ship_to: Set(o.ship_to.clone()),
-        shipping_method_id: Set(o.shipping_method_id),
-        shipping_method_name: Set(o.shipping_method_name.clone()),
-        carrier_id: Set(o.carrier_id),
-        packaging_id: Set(None),
         note: Set(Some(format!("replacement for order {}", o.number))),
-        parent_order_id: Set(Some(o.id)),
-        locked_by: Set(None),
-        locked_at: Set(None),
-        placed_at: Set(now),
-        payment_due_at: Set(None),
         paid_at: Set(Some(now)),
         payment_reference: Set(Some(format!("exchange of {}", o.number))),
-        shipped_at: Set(None),
-        completed_at: Set(None),
-        cancelled_at: Set(None),
-        cancel_reason: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-        ..Default::default()
+        ..service::derived_order(o, order_number(), OrderStatus::Paid)
     })
     .exec_with_returning(db)
     .await?;

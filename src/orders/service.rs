@@ -205,6 +205,51 @@ pub async fn shipment_views(
         .collect())
 }
 
+/// A new order for the same customer and delivery as `o` (a part split off it, or an
+/// exchange's replacement): no amounts yet, `parent_order_id` pointing at `o`.
+pub fn derived_order(o: &order::Model, number: String, status: OrderStatus) -> order::ActiveModel {
+    let now = Utc::now();
+    order::ActiveModel {
+        number: Set(number),
+        customer_id: Set(o.customer_id),
+        email: Set(o.email.clone()),
+        status: Set(status.as_str().to_owned()),
+        currency: Set(o.currency.clone()),
+        subtotal: Set(0),
+        discount: Set(0),
+        shipping_fee: Set(0),
+        shipping_discount: Set(0),
+        packaging_fee: Set(0),
+        adjustment: Set(0),
+        total: Set(0),
+        gift_certificate_amount: Set(0),
+        amount_due: Set(0),
+        bonus_points: Set(0),
+        pricing: Set("{}".into()),
+        coupon_codes: Set("[]".into()),
+        ship_to: Set(o.ship_to.clone()),
+        shipping_method_id: Set(o.shipping_method_id),
+        shipping_method_name: Set(o.shipping_method_name.clone()),
+        carrier_id: Set(o.carrier_id),
+        packaging_id: Set(None),
+        note: Set(o.note.clone()),
+        parent_order_id: Set(Some(o.id)),
+        locked_by: Set(None),
+        locked_at: Set(None),
+        placed_at: Set(now),
+        payment_due_at: Set(None),
+        paid_at: Set(None),
+        payment_reference: Set(None),
+        shipped_at: Set(None),
+        completed_at: Set(None),
+        cancelled_at: Set(None),
+        cancel_reason: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+}
+
 /// The staff view of one order.
 pub async fn detail(state: &AppState, id: i64) -> ApiResult<OrderDetail> {
     let db = state.db.writer();

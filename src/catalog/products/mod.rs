@@ -1015,12 +1015,11 @@ pub async fn batch_edit(
 }
 
 /// The products a category recommends (related products on its page), in order.
-pub async fn recommendations(state: &AppState, category_id: i64) -> ApiResult<Vec<ProductSummary>> {
-    let db = state.db.reader();
-    catalog_store::find_category(db, category_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("category", category_id))?;
-    let ids = store::recommendations(db, category_id).await?;
+/// Summaries of the products `ids`, in that order; ids of deleted rows are skipped.
+pub(crate) async fn summaries_in_order(
+    db: &impl ConnectionTrait,
+    ids: Vec<i64>,
+) -> ApiResult<Vec<ProductSummary>> {
     let mut by_id: HashMap<i64, product::Model> = product::Entity::find()
         .filter(product::Column::Id.is_in(ids.iter().copied()))
         .all(db)
@@ -1034,6 +1033,15 @@ pub async fn recommendations(state: &AppState, category_id: i64) -> ApiResult<Ve
         .filter_map(|id| by_id.remove(&id))
         .map(|p| summary(p, now))
         .collect())
+}
+
+pub async fn recommendations(state: &AppState, category_id: i64) -> ApiResult<Vec<ProductSummary>> {
+    let db = state.db.reader();
+    catalog_store::find_category(db, category_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("category", category_id))?;
+    let ids = store::recommendations(db, category_id).await?;
+    summaries_in_order(db, ids).await
 }
 
 pub async fn set_recommendations(

@@ -17,7 +17,7 @@ use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
 use super::model::{ProductCard, ProductSummary, SetRecommendations};
-use super::{load_product, store, storefront, summary};
+use super::{load_product, store, storefront};
 use crate::app::AppState;
 use crate::catalog::entity::{product, product_category, product_recommendation as pin};
 use crate::identity::service::{Actor, audit};
@@ -342,19 +342,7 @@ pub async fn pinned(state: &AppState, product_id: i64) -> ApiResult<Vec<ProductS
     let db = state.db.reader();
     load_product(db, product_id).await?;
     let ids = pinned_ids(db, product_id).await?;
-    let mut by_id: HashMap<i64, product::Model> = product::Entity::find()
-        .filter(product::Column::Id.is_in(ids.iter().copied()))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|p| (p.id, p))
-        .collect();
-    let now = Utc::now();
-    Ok(ids
-        .into_iter()
-        .filter_map(|id| by_id.remove(&id))
-        .map(|p| summary(p, now))
-        .collect())
+    super::summaries_in_order(db, ids).await
 }
 
 /// Replaces the products pinned to a product's recommendations; they come first on its
