@@ -462,8 +462,9 @@ fn prefix_ok(prefix: &str) -> bool {
         && !prefix.starts_with('-')
 }
 
-/// A code from an unambiguous alphabet after an optional prefix.
-fn random_code(prefix: &str) -> String {
+/// A coupon code from an unambiguous alphabet after an optional prefix (batches, and the
+/// gift coupons paid orders earn).
+pub(crate) fn random_code(prefix: &str) -> String {
     let mut rng = rand::rng();
     let mut code = String::with_capacity(prefix.len() + RANDOM_LEN);
     code.push_str(prefix);

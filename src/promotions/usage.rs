@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use rand::Rng;
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter};
@@ -328,7 +327,7 @@ pub async fn issue_gift_coupons(
     let now = Utc::now();
     let mut codes = Vec::new();
     for &promotion_id in promotion_ids {
-        let code = random_code();
+        let code = super::admin::random_code("GIFT-");
         coupon::Entity::insert(coupon::ActiveModel {
             promotion_id: Set(promotion_id),
             code: Set(code.clone()),
@@ -347,13 +346,4 @@ pub async fn issue_gift_coupons(
         codes.push(code);
     }
     Ok(codes)
-}
-
-/// Twelve characters from an alphabet without look-alikes (no 0/O, 1/I/L).
-pub fn random_code() -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
-    let mut rng = rand::rng();
-    (0..12)
-        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
-        .collect()
 }
