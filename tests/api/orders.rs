@@ -22,6 +22,7 @@ both_backends!(
     cancelling_gives_back_stock_coupons_and_promotion_uses,
     dashboard_counts_the_shop,
     gift_certificates_pay_at_checkout_and_come_back_on_cancel,
+    paying_issues_the_gift_coupons_an_order_earned,
 );
 
 async fn guest_cart_prices_lines_and_merges_into_the_customer_cart(backend: Backend) {
@@ -1200,6 +1201,81 @@ async fn gift_certificates_pay_at_checkout_and_come_back_on_cancel(backend: Back
         stock(&app, sku).await["reserved"],
         2,
         "the refused checkout reserved nothing"
+    );
+    app.shutdown().await;
+}
+
+async fn paying_issues_the_gift_coupons_an_order_earned(backend: Backend) {
+    let app = spawn(backend).await;
+    login_as_superuser(&app).await;
+    let shop = open_shop(&app).await;
+    let (_, sku) = listed_product(&app, "EARN-1", 20000, 5).await;
+    let next_time = promotion(
+        &app,
+        "coupon",
+        json!({"conditions": [], "actions": [{"type": "amount_off", "amount": 1000}]}),
+        None,
+    )
+    .await;
+    promotion(
+        &app,
+        "cart",
+        json!({"conditions": [{"type": "min_subtotal", "amount": 15000}],
+            "actions": [{"type": "gift_coupon", "promotion_id": next_time}, {"type": "bonus_points", "points": 200}]}),
+        None,
+    )
+    .await;
+    let customer = buyer(&app, "earn@example.com").await;
+    customer.add(sku, 1).await;
+    let order = expect_json(customer.checkout(&shop, "earn", json!({})).await, 201).await;
+    assert_eq!(order["bonus_points"], 200);
+    let coupons = format!("/api/v1/admin/promotions/{next_time}/coupons");
+    assert_eq!(
+        expect_json(app.get(&coupons).await, 200).await["total"],
+        0,
+        "nothing before payment"
+    );
+    expect_json(
+        app.post(
+            &format!("/api/v1/admin/orders/{}/mark-paid", order["id"]),
+            &json!({"reference": "T-1"}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    let issued = expect_json(app.get(&coupons).await, 200).await;
+    assert_eq!(issued["total"], 1);
+    let code = issued["items"][0]["code"].as_str().unwrap().to_owned();
+    // The coupon is the customer's own, single use.
+    customer.add(sku, 1).await;
+    let cart = expect_json(
+        customer
+            .put("/api/v1/cart/coupons", &json!({"codes": [code]}))
+            .await,
+        200,
+    )
+    .await;
+    assert!(
+        cart["promotions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["promotion_id"] == next_time),
+        "{cart}"
+    );
+    let stranger = buyer(&app, "stranger@example.com").await;
+    stranger.add(sku, 1).await;
+    let cart = expect_json(
+        stranger
+            .put("/api/v1/cart/coupons", &json!({"codes": [code]}))
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(
+        cart["rejected_codes"][0]["reason"],
+        "this coupon belongs to another customer"
     );
     app.shutdown().await;
 }
