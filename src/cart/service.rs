@@ -347,8 +347,13 @@ pub async fn set_coupons(state: &AppState, owner: &Owner, codes: &[String]) -> A
 /// Moves a guest cart's lines and codes into the customer's cart (quantities add up, capped)
 /// and deletes the guest cart. Unknown or already merged tokens change nothing.
 pub async fn merge(state: &AppState, customer_id: i64, token: &str) -> ApiResult<bool> {
+    let token_owner = Owner::Guest(token.to_owned());
+    // A client may keep sending the token after the merge: answer that without a write lock.
+    if find(state.db.writer(), &token_owner).await?.is_none() {
+        return Ok(false);
+    }
     let txn = state.db.begin().await?;
-    let Some(guest) = find(&txn, &Owner::Guest(token.to_owned())).await? else {
+    let Some(guest) = find(&txn, &token_owner).await? else {
         return Ok(false);
     };
     let mine = find_or_create(&txn, &Owner::Customer(customer_id)).await?;
