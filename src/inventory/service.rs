@@ -21,6 +21,7 @@ use super::model::{
 use super::store::{self, Change, Guard, Levels, StockRow, StockSort};
 use crate::app::AppState;
 use crate::catalog::entity::sku;
+use crate::catalog::products::store as catalog_store;
 use crate::identity::service::{Actor, audit};
 use crate::platform::error::Validator;
 use crate::platform::list::{ListParams, Page, SortFields};
@@ -100,13 +101,13 @@ async fn targets(db: &impl ConnectionTrait, lines: &[(i64, i64)]) -> ApiResult<V
     }
     v.finish()?;
     let ids: Vec<i64> = lines.iter().map(|(id, _)| *id).collect();
-    let skus: HashMap<i64, sku::Model> = store::skus_by_id(db, &ids)
+    let skus: HashMap<i64, sku::Model> = catalog_store::skus_by_id(db, &ids)
         .await?
         .into_iter()
         .map(|s| (s.id, s))
         .collect();
     let product_ids: Vec<i64> = skus.values().map(|s| s.product_id).collect();
-    let products: HashMap<i64, _> = store::products_by_id(db, &product_ids)
+    let products: HashMap<i64, _> = catalog_store::products_by_id(db, &product_ids)
         .await?
         .into_iter()
         .map(|p| (p.id, p))
@@ -118,7 +119,7 @@ async fn targets(db: &impl ConnectionTrait, lines: &[(i64, i64)]) -> ApiResult<V
         .collect();
     let parts = store::parts_of(db, &bundle_ids).await?;
     let part_ids: Vec<i64> = parts.iter().map(|p| p.part_sku_id).collect();
-    let part_skus: HashMap<i64, sku::Model> = store::skus_by_id(db, &part_ids)
+    let part_skus: HashMap<i64, sku::Model> = catalog_store::skus_by_id(db, &part_ids)
         .await?
         .into_iter()
         .map(|s| (s.id, s))
@@ -197,7 +198,7 @@ async fn apply_movement(
 
 /// The SKU's current levels, for an error message.
 async fn current(db: &impl ConnectionTrait, sku_id: i64) -> ApiResult<sku::Model> {
-    store::skus_by_id(db, &[sku_id])
+    catalog_store::skus_by_id(db, &[sku_id])
         .await?
         .pop()
         .ok_or_else(|| sku_not_found(sku_id))

@@ -160,29 +160,6 @@ pub async fn insert_movement(
     .await
 }
 
-pub async fn skus_by_id(db: &impl ConnectionTrait, ids: &[i64]) -> Result<Vec<sku::Model>, DbErr> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    sku::Entity::find()
-        .filter(sku::Column::Id.is_in(ids.iter().copied()))
-        .all(db)
-        .await
-}
-
-pub async fn products_by_id(
-    db: &impl ConnectionTrait,
-    ids: &[i64],
-) -> Result<Vec<product::Model>, DbErr> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    product::Entity::find()
-        .filter(product::Column::Id.is_in(ids.iter().copied()))
-        .all(db)
-        .await
-}
-
 pub async fn parts_of(
     db: &impl ConnectionTrait,
     bundle_sku_ids: &[i64],

@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 
 use super::model::ProductKind;
-use super::store::visible;
-use crate::catalog::entity::{product, product_category, sku};
+use super::store::{self, visible};
+use crate::catalog::entity::{product, product_category};
 use crate::platform::ApiResult;
 
 /// One SKU as a buyer meets it.
@@ -40,14 +40,9 @@ pub async fn purchasable(
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let skus = sku::Entity::find()
-        .filter(sku::Column::Id.is_in(ids.iter().copied()))
-        .all(db)
-        .await?;
+    let skus = store::skus_by_id(db, ids).await?;
     let product_ids: Vec<i64> = skus.iter().map(|s| s.product_id).collect();
-    let products: HashMap<i64, product::Model> = product::Entity::find()
-        .filter(product::Column::Id.is_in(product_ids.clone()))
-        .all(db)
+    let products: HashMap<i64, product::Model> = store::products_by_id(db, &product_ids)
         .await?
         .into_iter()
         .map(|p| (p.id, p))

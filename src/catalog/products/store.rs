@@ -227,6 +227,19 @@ pub async fn skus_by_id(db: &impl ConnectionTrait, ids: &[i64]) -> Result<Vec<sk
         .await
 }
 
+pub async fn products_by_id(
+    db: &impl ConnectionTrait,
+    ids: &[i64],
+) -> Result<Vec<product::Model>, DbErr> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    product::Entity::find()
+        .filter(product::Column::Id.is_in(ids.iter().copied()))
+        .all(db)
+        .await
+}
+
 pub async fn sku_code_taken(
     db: &impl ConnectionTrait,
     code: &str,
