@@ -60,6 +60,8 @@ pub struct App {
     pub catalog: crate::catalog::cache::CatalogCaches,
     /// Images and video of products, brands, ads and pages.
     pub media: MediaStore,
+    /// The payment gateways configured for this shop.
+    pub gateways: crate::payments::gateway::Gateways,
     openapi: OpenApi,
     /// The API routes, built once with `openapi` so the two always agree.
     routes: Router<AppState>,
@@ -193,6 +195,7 @@ impl App {
         let oauth = identity::oauth::Providers::from_config(&config)?;
         let catalog = crate::catalog::cache::CatalogCaches::from_config(&config.catalog);
         let media = MediaStore::open(&config)?;
+        let gateways = crate::payments::gateway::Gateways::from_config(&config)?;
         Ok(Self {
             config,
             db,
@@ -204,6 +207,7 @@ impl App {
             oauth,
             catalog,
             media,
+            gateways,
             openapi: doc,
             routes,
             metrics: telemetry::metrics_handle(),

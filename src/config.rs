@@ -29,6 +29,7 @@ pub struct Config {
     pub catalog: CatalogConfig,
     pub media: MediaConfig,
     pub orders: OrdersConfig,
+    pub payments: PaymentsConfig,
 }
 
 /// The storefront's hot-read cache of product pages and lists (in the key-value store:
@@ -373,6 +374,99 @@ impl Default for OrdersConfig {
     }
 }
 
+/// Payment gateways. A gateway without its section is not offered; keys are read from
+/// files so they never sit in the configuration itself.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PaymentsConfig {
+    /// Public base URL of this API as the gateways reach it (e.g. `https://shop.example`);
+    /// notification URLs are `<base>/api/v1/payments/notify/<provider>`.
+    pub notify_base_url: String,
+    /// Where a customer's browser returns after paying at the gateway.
+    pub return_url: Option<String>,
+    /// A payment still pending this long is queried at its gateway by the reconciler.
+    pub reconcile_after_secs: u64,
+    /// Notifications signed longer ago than this are refused as replays (WeChat Pay).
+    pub notification_max_age_secs: u64,
+    pub alipay: Option<AlipayConfig>,
+    pub wechat_pay: Option<WechatPayConfig>,
+    pub unionpay: Option<UnionpayConfig>,
+}
+
+impl Default for PaymentsConfig {
+    fn default() -> Self {
+        Self {
+            notify_base_url: "http://127.0.0.1:8080".into(),
+            return_url: None,
+            reconcile_after_secs: 15 * 60,
+            notification_max_age_secs: 5 * 60,
+            alipay: None,
+            wechat_pay: None,
+            unionpay: None,
+        }
+    }
+}
+
+/// Alipay open platform (`alipay.trade.*`), RSA2 signatures.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlipayConfig {
+    pub app_id: String,
+    /// `https://openapi.alipay.com/gateway.do`; the sandbox's or a test double's otherwise.
+    #[serde(default = "default_alipay_gateway")]
+    pub gateway_url: String,
+    /// The merchant's RSA private key (PKCS#8 or PKCS#1, PEM or bare base64).
+    pub private_key_path: PathBuf,
+    /// Alipay's public key, which signs its responses and notifications.
+    pub alipay_public_key_path: PathBuf,
+}
+
+fn default_alipay_gateway() -> String {
+    "https://openapi.alipay.com/gateway.do".into()
+}
+
+/// WeChat Pay API v3, `WECHATPAY2-SHA256-RSA2048` signatures.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WechatPayConfig {
+    pub mch_id: String,
+    pub app_id: String,
+    #[serde(default = "default_wechat_base")]
+    pub base_url: String,
+    /// Serial number of the merchant API certificate whose key signs requests.
+    pub merchant_serial_no: String,
+    pub private_key_path: PathBuf,
+    /// WeChat Pay's public key (PEM) and its id, sent as `Wechatpay-Serial`.
+    pub platform_public_key_path: PathBuf,
+    pub platform_serial: String,
+    /// The APIv3 key (32 bytes) that encrypts notification resources.
+    pub api_v3_key: Secret,
+}
+
+fn default_wechat_base() -> String {
+    "https://api.mch.weixin.qq.com".into()
+}
+
+/// UnionPay online gateway (5.1.0): SHA-256 of the sorted parameters, signed with the
+/// merchant's signing certificate key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnionpayConfig {
+    pub mer_id: String,
+    /// Base of `/gateway/api/frontTransReq.do`, `backTransReq.do` and `queryTrans.do`.
+    #[serde(default = "default_unionpay_base")]
+    pub base_url: String,
+    /// Serial number of the merchant signing certificate (`certId`).
+    pub cert_id: String,
+    pub private_key_path: PathBuf,
+    /// UnionPay's public key, which signs its responses and notifications.
+    pub unionpay_public_key_path: PathBuf,
+}
+
+fn default_unionpay_base() -> String {
+    "https://gateway.95516.com".into()
+}
+
 /// Where uploaded images and video live, and how large they may be.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -495,6 +589,7 @@ impl Default for Config {
             catalog: CatalogConfig::default(),
             media: MediaConfig::default(),
             orders: OrdersConfig::default(),
+            payments: PaymentsConfig::default(),
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod media;
 pub mod migration;
 pub mod notify;
 pub mod orders;
+pub mod payments;
 pub mod platform;
 pub mod promotions;
 pub mod reports;

@@ -15,6 +15,7 @@ mod m20261123_000009_inventory;
 mod m20261123_000010_sales;
 mod m20261123_000011_orders;
 mod m20261123_000012_giftrec;
+mod m20261123_000013_payments;
 
 pub struct Migrator;
 
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000010_sales::Migration),
             Box::new(m20261123_000011_orders::Migration),
             Box::new(m20261123_000012_giftrec::Migration),
+            Box::new(m20261123_000013_payments::Migration),
         ]
     }
 }

@@ -346,7 +346,7 @@ pub struct UpdatePackaging {
 }
 
 /// The gateway or procedure behind a payment method.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PaymentProvider {
     Alipay,

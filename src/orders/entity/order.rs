@@ -40,6 +40,7 @@ pub struct Model {
     pub completed_at: Option<DateTimeUtc>,
     pub cancelled_at: Option<DateTimeUtc>,
     pub cancel_reason: Option<String>,
+    pub cash_on_delivery: bool,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

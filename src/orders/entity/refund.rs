@@ -13,6 +13,11 @@ pub struct Model {
     pub status: String,
     pub reason: String,
     pub staff_id: Option<i64>,
+    pub number: Option<String>,
+    pub payment_id: Option<i64>,
+    pub gateway_reference: Option<String>,
+    pub failure: Option<String>,
+    pub refunded_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

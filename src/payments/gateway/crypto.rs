@@ -1,0 +1,1 @@
+//! PLACEHOLDER: RSA (SHA256withRSA) signing and verification, key loading, AES-256-GCM.
