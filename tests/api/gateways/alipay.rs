@@ -1,0 +1,1 @@
+//! The alipay double; being written.

@@ -1,0 +1,1 @@
+//! The unionpay double; being written.

@@ -1,0 +1,1 @@
+//! The wechat double; being written.
