@@ -70,6 +70,7 @@ pub async fn order_in_status(
         completed_at: Set((status == "completed").then(|| placed + Duration::days(3))),
         cancelled_at: Set(cancelled.then(|| placed + Duration::hours(2))),
         cancel_reason: Set(cancelled.then(|| "not paid in time".to_owned())),
+        cash_on_delivery: Set(false),
         created_at: Set(placed),
         updated_at: Set(placed),
     }
