@@ -101,6 +101,7 @@ fn api() -> (Router<AppState>, OpenApi) {
         .merge(content::routes::admin_router())
         .merge(media::routes::admin_router())
         .merge(crate::orders::routes::admin_router())
+        .merge(crate::payments::routes::admin_router())
         .merge(crate::reports::admin_router())
         .merge(promotions::routes::admin_router())
         .merge(promotions::admin_routes::admin_router());
@@ -111,6 +112,7 @@ fn api() -> (Router<AppState>, OpenApi) {
         .merge(content::routes::storefront_router())
         .merge(crate::cart::routes::storefront_router())
         .merge(crate::orders::routes::storefront_router())
+        .merge(crate::payments::routes::storefront_router())
         .merge(promotions::routes::storefront_router());
     let operations = ApiRouter::new()
         .route(routes!(healthz), Access::Public)
@@ -504,6 +506,7 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         concurrency: state.config.jobs.concurrency,
     };
     let background = Background::start(&state, &options)?;
+    spawn_notification_recovery(state.clone());
     spawn_key_reloader(state.keys.clone(), shutdown.subscribe());
     let task = tokio::spawn(async move {
         axum::serve(
@@ -523,6 +526,16 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         task,
         background,
     })
+}
+
+/// Applies payment notifications a previous process stored but died before applying.
+fn spawn_notification_recovery(state: AppState) {
+    tokio::spawn(async move {
+        if let Err(err) = crate::payments::notifications::recover(&state, chrono::Utc::now()).await
+        {
+            tracing::warn!(error = %err.problem().detail, "payment notification recovery failed");
+        }
+    });
 }
 
 /// Picks up keys another instance added to the shared key directory (a rotation).

@@ -260,6 +260,7 @@ pub fn catalogue(config: &Config) -> Registry {
     crate::catalog::cache::register(&mut registry);
     crate::inventory::jobs::register(&mut registry);
     crate::orders::jobs::register(&mut registry);
+    crate::payments::jobs::register(&mut registry);
     registry
 }
 

@@ -101,11 +101,9 @@ pub async fn create_shipment(
     let txn = state.db.begin().await?;
     let o = service::lock(&txn, order_id).await?;
     service::check_unlocked(&o, &by)?;
-    service::expect_status(
-        &o,
-        &[OrderStatus::Paid, OrderStatus::ReadyForPicking],
-        "split into shipments",
-    )?;
+    let mut allowed = service::payable_before_picking(&o);
+    allowed.push(OrderStatus::ReadyForPicking);
+    service::expect_status(&o, &allowed, "split into shipments")?;
     let free = unassigned(&txn, &o).await?;
     let wanted: BTreeMap<i64, i64> = match lines {
         None => free.clone(),

@@ -301,13 +301,21 @@ impl ShipmentView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RefundView {
     pub id: i64,
+    /// Our refund number at the gateway (`out_refund_no`).
+    pub number: Option<String>,
     pub order_id: i64,
+    pub payment_id: Option<i64>,
     pub return_id: Option<i64>,
     pub amount: i64,
     pub currency: String,
-    /// `pending` until a payment provider carries it out.
+    /// `pending` (waiting for staff), `processing` (sent to the gateway), `succeeded` or
+    /// `failed`.
     pub status: String,
     pub reason: String,
+    pub gateway_reference: Option<String>,
+    pub failure: Option<String>,
+    pub staff_id: Option<i64>,
+    pub refunded_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -315,12 +323,18 @@ impl From<refund::Model> for RefundView {
     fn from(r: refund::Model) -> Self {
         Self {
             id: r.id,
+            number: r.number,
             order_id: r.order_id,
+            payment_id: r.payment_id,
             return_id: r.return_id,
             amount: r.amount,
             currency: r.currency,
             status: r.status,
             reason: r.reason,
+            gateway_reference: r.gateway_reference,
+            failure: r.failure,
+            staff_id: r.staff_id,
+            refunded_at: r.refunded_at,
             created_at: r.created_at,
         }
     }
@@ -364,6 +378,8 @@ pub struct CancelRequest {
 pub struct MarkPaid {
     /// Bank transfer reference or similar.
     pub reference: String,
+    /// Where the proof is: a scan's URL, the bank statement line.
+    pub proof: Option<String>,
 }
 
 /// Staff edit of a pending order. Every change is applied to the order as it stands at

@@ -551,23 +551,6 @@ pub async fn payment_due_at(state: &AppState, id: i64) -> ApiResult<Option<DateT
         .and_then(|o| o.payment_due_at))
 }
 
-/// Staff records a payment received outside a gateway (bank transfer).
-pub async fn record_payment(
-    state: &AppState,
-    id: i64,
-    reference: &str,
-    by: By,
-) -> ApiResult<OrderView> {
-    if reference.trim().is_empty() || reference.len() > 200 {
-        return Err(ApiError::invalid("reference", "1 to 200 characters"));
-    }
-    let txn = state.db.begin().await?;
-    let o = mark_paid(&txn, id, reference.trim(), &by).await?;
-    let view = view(&txn, o).await?;
-    txn.commit().await?;
-    Ok(view)
-}
-
 /// Takes or gives up the order's edit lock.
 pub async fn set_lock(
     state: &AppState,
@@ -632,13 +615,27 @@ pub async fn set_lock(
     Ok(view)
 }
 
-/// Staff confirm a paid order ready for picking; it gets one shipment of everything
+/// The statuses from which an order may go to picking: paid, or (cash on delivery) still
+/// awaiting the money the carrier will collect.
+pub fn payable_before_picking(o: &order::Model) -> Vec<OrderStatus> {
+    if o.cash_on_delivery {
+        vec![OrderStatus::PendingPayment, OrderStatus::Paid]
+    } else {
+        vec![OrderStatus::Paid]
+    }
+}
+
+/// Staff confirm a paid (or cash-on-delivery) order ready for picking; it gets one shipment of everything
 /// unless staff already split it into shipments.
 pub async fn ready_for_picking(state: &AppState, id: i64, by: By) -> ApiResult<OrderView> {
     let txn = state.db.begin().await?;
     let o = lock(&txn, id).await?;
     check_unlocked(&o, &by)?;
-    expect_status(&o, &[OrderStatus::Paid], "confirmed ready for picking")?;
+    expect_status(
+        &o,
+        &payable_before_picking(&o),
+        "confirmed ready for picking",
+    )?;
     super::fulfilment::ship_rest_in_one(&txn, &o).await?;
     let o = transition(
         &txn,

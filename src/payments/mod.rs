@@ -1,8 +1,16 @@
 //! Payments: gateways (Alipay, WeChat Pay, UnionPay), manual and cash-on-delivery payments,
 //! notifications stored raw and applied once, refunds, reconciliation and carrier settlement.
 
+pub mod admin;
 pub mod entity;
 pub mod gateway;
+pub mod jobs;
+pub mod model;
+pub mod notifications;
+pub mod reconcile;
+pub mod refunds;
+pub mod routes;
+pub mod service;
 
 use crate::platform::routing::Permission;
 

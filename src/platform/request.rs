@@ -8,7 +8,7 @@ use axum::http::request::Parts;
 use crate::app::AppState;
 
 /// The client IP and request id of the current request.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct RequestMeta {
     pub ip: Option<IpAddr>,
     pub request_id: Option<String>,

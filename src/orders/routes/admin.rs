@@ -10,7 +10,7 @@ use crate::identity::guard::CurrentStaff;
 use crate::orders::edit;
 use crate::orders::fulfilment;
 use crate::orders::model::{
-    CancelRequest, CreatePickingList, CreateShipment, EditOrder, EditResult, MarkPaid, OrderDetail,
+    CancelRequest, CreatePickingList, CreateShipment, EditOrder, EditResult, OrderDetail,
     OrderFilter, OrderView, PickingListView, SetTracking, ShipRequest, ShipmentView, SplitOrder,
     SplitResult,
 };
@@ -61,21 +61,6 @@ pub async fn cancel_order(
     let reason = body.reason.unwrap_or_else(|| "cancelled by staff".into());
     Ok(Json(
         service::cancel(&state, id, &reason, by(&staff)).await?,
-    ))
-}
-
-/// Records a payment received outside a gateway (bank transfer, pay before shipping).
-#[utoipa::path(post, path = "/orders/{id}/mark-paid", tag = "orders", params(("id" = i64, Path)),
-    request_body = MarkPaid,
-    responses((status = 200, body = OrderView), (status = 409, description = "Not awaiting payment")))]
-pub async fn mark_paid(
-    State(state): State<AppState>,
-    CurrentStaff(staff): CurrentStaff,
-    Path(id): Path<i64>,
-    extract::Json(body): extract::Json<MarkPaid>,
-) -> ApiResult<Json<OrderView>> {
-    Ok(Json(
-        service::record_payment(&state, id, &body.reference, by(&staff)).await?,
     ))
 }
 

@@ -5,9 +5,7 @@ mod storefront;
 
 use utoipa_axum::routes;
 
-use super::{
-    ORDERS_FULFIL, ORDERS_PAYMENTS, ORDERS_READ, ORDERS_WRITE, RETURNS_READ, RETURNS_WRITE,
-};
+use super::{ORDERS_FULFIL, ORDERS_READ, ORDERS_WRITE, RETURNS_READ, RETURNS_WRITE};
 use crate::platform::routing::{Access, ApiRouter};
 
 /// Routes under `/api/v1/admin`.
@@ -24,10 +22,6 @@ pub fn admin_router() -> ApiRouter {
         .route(routes!(admin::edit_order), write)
         .route(routes!(admin::split_order), write)
         .route(routes!(admin::complete_order), write)
-        .route(
-            routes!(admin::mark_paid),
-            Access::Permission(ORDERS_PAYMENTS),
-        )
         .route(routes!(admin::ready_for_picking), fulfil)
         .route(routes!(admin::create_shipment), fulfil)
         .route(routes!(admin::set_tracking), fulfil)
