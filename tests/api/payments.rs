@@ -311,6 +311,15 @@ async fn storefront_offers_only_active_methods_of_configured_gateways(backend: B
     let alipay = payment_method(&app, "alipay", "alipay").await;
     let customer = buyer(&app, "methods@example.com").await;
     let order = placed_order(&app, &shop, &customer, "MUG-1").await;
+    payment_method(&app, "cod", "cash_on_delivery").await;
+    let offered = expect_json(customer.get("/api/v1/payment-methods").await, 200).await;
+    let codes: Vec<&str> = offered
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["cod"], "a gateway without keys is not offered");
     expect_problem(
         start_payment(&customer, &order, json!({"method": alipay}), "m-1").await,
         422,

@@ -273,6 +273,16 @@ impl Gateways {
     }
 }
 
+/// Whether a payment method of `provider` can be offered: bank transfer and cash on
+/// delivery always, a gateway only when its keys are configured.
+pub fn offered(gateways: &Gateways, provider: &str) -> bool {
+    match PaymentProvider::parse(provider) {
+        Some(PaymentProvider::Manual | PaymentProvider::CashOnDelivery) => true,
+        Some(gateway) => gateways.get(gateway).is_some(),
+        None => false,
+    }
+}
+
 /// Minor units as the decimal yuan string Alipay wants ("12.30").
 pub fn yuan(amount: i64) -> String {
     let sign = if amount < 0 { "-" } else { "" };

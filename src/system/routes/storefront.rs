@@ -45,7 +45,8 @@ pub async fn list_shipping_options(
     ))
 }
 
-/// Payment methods a customer can choose at checkout.
+/// Payment methods a customer can choose: active ones whose gateway this shop has keys for
+/// (bank transfer and cash on delivery need none).
 #[utoipa::path(get, path = "/payment-methods", tag = "storefront",
     operation_id = "storefront_list_payment_methods",
     responses((status = 200, body = Vec<PaymentMethodView>)))]
@@ -59,5 +60,10 @@ pub async fn list_payment_options(
         .order_by_asc(payment_method::Column::Id)
         .all(state.db.reader())
         .await?;
-    Ok(Json(rows.into_iter().map(Into::into).collect()))
+    Ok(Json(
+        rows.into_iter()
+            .filter(|m| crate::payments::gateway::offered(&state.gateways, &m.provider))
+            .map(Into::into)
+            .collect(),
+    ))
 }
