@@ -524,6 +524,9 @@ pub async fn record_manual(
         }
     };
     let p = update(db, &p, |a| {
+        // What staff confirm is what the order asks now (it may have been edited since
+        // the customer chose to pay by transfer).
+        a.amount = Set(o.amount_due);
         a.staff_id = Set(Some(staff_id));
         a.reference = Set(Some(reference.to_owned()));
         a.proof = Set(proof.map(str::to_owned));
