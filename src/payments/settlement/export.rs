@@ -372,9 +372,9 @@ impl Page {
     }
 }
 
-/// An upper bound of the width in mm of `text` in Helvetica (bold or not) at `size` pt:
-/// digits and separators at their real widths, other characters as wide as a capital W
-/// would be unfair, so as an `M`-ish 0.78 em. Cells only need not to overlap.
+/// About the width in mm of `text` in Helvetica (bold or not) at `size` pt, erring wide:
+/// digits and separators at their real widths, lower case as bold's widest usual letter,
+/// anything else as a wide capital (0.78 em). Cells only need not overlap.
 fn width(text: &str, size: f32) -> f32 {
     let em: f32 = printable(text)
         .chars()
