@@ -11,6 +11,7 @@ pub mod reconcile;
 pub mod refunds;
 pub mod routes;
 pub mod service;
+pub mod settlement;
 
 use crate::platform::routing::Permission;
 

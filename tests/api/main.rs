@@ -28,6 +28,7 @@ mod purchases;
 mod ratelimit;
 mod recommendations;
 mod reviews;
+mod settlement;
 mod shop;
 mod smtp;
 mod system;

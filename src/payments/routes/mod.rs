@@ -2,6 +2,7 @@
 
 mod admin;
 mod gateway;
+mod settlement;
 mod storefront;
 
 use utoipa_axum::routes;
@@ -26,6 +27,7 @@ pub fn admin_router() -> ApiRouter {
             routes!(admin::record_manual_payment),
             Access::Permission(ORDERS_PAYMENTS),
         )
+        .merge(settlement::router())
 }
 
 /// Routes under `/api/v1`: the customer's, and the gateways' callbacks.
