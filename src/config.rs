@@ -411,6 +411,7 @@ impl Default for PaymentsConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AlipayConfig {
+    #[serde(deserialize_with = "string_or_number")]
     pub app_id: String,
     /// `https://openapi.alipay.com/gateway.do`; the sandbox's or a test double's otherwise.
     #[serde(default = "default_alipay_gateway")]
@@ -421,6 +422,22 @@ pub struct AlipayConfig {
     pub alipay_public_key_path: PathBuf,
 }
 
+/// Merchant and app ids are digits: from environment variables they arrive as numbers.
+fn string_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Id {
+        Text(String),
+        Unsigned(u64),
+        Signed(i64),
+    }
+    Ok(match Id::deserialize(d)? {
+        Id::Text(s) => s,
+        Id::Unsigned(n) => n.to_string(),
+        Id::Signed(n) => n.to_string(),
+    })
+}
+
 fn default_alipay_gateway() -> String {
     "https://openapi.alipay.com/gateway.do".into()
 }
@@ -429,15 +446,19 @@ fn default_alipay_gateway() -> String {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WechatPayConfig {
+    #[serde(deserialize_with = "string_or_number")]
     pub mch_id: String,
+    #[serde(deserialize_with = "string_or_number")]
     pub app_id: String,
     #[serde(default = "default_wechat_base")]
     pub base_url: String,
     /// Serial number of the merchant API certificate whose key signs requests.
+    #[serde(deserialize_with = "string_or_number")]
     pub merchant_serial_no: String,
     pub private_key_path: PathBuf,
     /// WeChat Pay's public key (PEM) and its id, sent as `Wechatpay-Serial`.
     pub platform_public_key_path: PathBuf,
+    #[serde(deserialize_with = "string_or_number")]
     pub platform_serial: String,
     /// The APIv3 key (32 bytes) that encrypts notification resources.
     pub api_v3_key: Secret,
@@ -452,11 +473,13 @@ fn default_wechat_base() -> String {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UnionpayConfig {
+    #[serde(deserialize_with = "string_or_number")]
     pub mer_id: String,
     /// Base of `/gateway/api/frontTransReq.do`, `backTransReq.do` and `queryTrans.do`.
     #[serde(default = "default_unionpay_base")]
     pub base_url: String,
     /// Serial number of the merchant signing certificate (`certId`).
+    #[serde(deserialize_with = "string_or_number")]
     pub cert_id: String,
     pub private_key_path: PathBuf,
     /// UnionPay's public key, which signs its responses and notifications.

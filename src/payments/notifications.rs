@@ -24,7 +24,7 @@ use crate::system::model::PaymentProvider;
 
 /// Set in the environment, the process stops dead right after storing a notification:
 /// how the tests prove a stored notification survives a crash.
-pub const CRASH_AFTER_STORE_ENV: &str = "BAZAAR_TEST_CRASH_AFTER_NOTIFICATION_STORED";
+pub const CRASH_AFTER_STORE_ENV: &str = "BZR_TEST_CRASH_AFTER_NOTIFICATION_STORED";
 
 /// What became of a notification; stored as its status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -213,12 +213,14 @@ pub async fn apply(
             let Some(r) = refunds::lock_by_number(db, &notice.number).await? else {
                 return Ok((Outcome::Unmatched, None, None, "no such refund".into()));
             };
+            // Not compared with the refund's amount: Alipay reports the total refunded on
+            // the trade so far. The refund number identifies what the gateway confirms.
             let outcome = refunds::settle(
                 db,
                 &r,
                 notice.state,
                 notice.gateway_reference.as_deref(),
-                Some(notice.amount),
+                None,
             )
             .await?;
             Ok((

@@ -110,8 +110,12 @@ async fn reconcile(state: &AppState, p: &payment::Model) -> ApiResult<()> {
     let mut closed_at_gateway = false;
     if status.state == TradeState::Pending && order_gone {
         match gateway.close(&p.number).await {
-            // A gateway without a close call lets the trade lapse at its expiry.
-            Ok(()) | Err(GatewayError::Unsupported(_)) => closed_at_gateway = true,
+            // A gateway without a close call (UnionPay), or that never saw the trade (an
+            // Alipay cashier page nobody opened), lets it lapse at its expiry; should it be
+            // paid before then, the capture finds the order cancelled and books a refund.
+            Ok(()) | Err(GatewayError::Unsupported(_) | GatewayError::Refused(_)) => {
+                closed_at_gateway = true
+            }
             Err(err) => {
                 tracing::warn!(payment = %p.number, error = %err, "cannot close the trade")
             }

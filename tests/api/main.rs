@@ -20,6 +20,7 @@ mod kv;
 mod media;
 mod oauth;
 mod orders;
+mod payment_gateways;
 mod payments;
 mod product_cache;
 mod products;
