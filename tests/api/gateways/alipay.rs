@@ -12,19 +12,17 @@ use axum::extract::{RawQuery, State};
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::post;
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use bazaar::config::{AlipayConfig, Config};
 use bazaar::payments::gateway::{parse_yuan, yuan};
 use chrono::{Duration, Utc};
-use rsa::pkcs1v15::{Signature, SigningKey, VerifyingKey};
-use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey};
+use rsa::pkcs1v15::{SigningKey, VerifyingKey};
 use rsa::sha2::Sha256;
-use rsa::signature::{SignatureEncoding, Signer, Verifier};
-use rsa::{RsaPrivateKey, RsaPublicKey};
 use serde_json::{Value, json};
 
-use super::{Notification, SandboxGateway, SeenRequest, Tamper, fixture};
+use super::{
+    Notification, SandboxGateway, SeenRequest, Tamper, fixture, sign, signing_key, verify,
+    verifying_key,
+};
 
 /// The app id Bazaar is configured with against this double.
 pub const APP_ID: &str = "2021000000000001";
@@ -497,28 +495,6 @@ fn china_time(offset_secs: i64) -> String {
     (Utc::now() + Duration::hours(8) + Duration::seconds(offset_secs))
         .format("%Y-%m-%d %H:%M:%S")
         .to_string()
-}
-
-fn signing_key(name: &str) -> SigningKey<Sha256> {
-    let pem = std::fs::read_to_string(fixture(name)).unwrap();
-    SigningKey::new(RsaPrivateKey::from_pkcs8_pem(&pem).unwrap())
-}
-
-fn verifying_key(name: &str) -> VerifyingKey<Sha256> {
-    let pem = std::fs::read_to_string(fixture(name)).unwrap();
-    VerifyingKey::new(RsaPublicKey::from_public_key_pem(&pem).unwrap())
-}
-
-fn sign(key: &SigningKey<Sha256>, content: &str) -> String {
-    STANDARD.encode(key.sign(content.as_bytes()).to_bytes())
-}
-
-fn verify(key: &VerifyingKey<Sha256>, content: &str, signature: &str) -> bool {
-    STANDARD
-        .decode(signature)
-        .ok()
-        .and_then(|bytes| Signature::try_from(bytes.as_slice()).ok())
-        .is_some_and(|sig| key.verify(content.as_bytes(), &sig).is_ok())
 }
 
 /// Bazaar's Alipay gateway against the double, without the HTTP application.

@@ -9,7 +9,14 @@ pub mod wechat;
 
 use std::path::{Path, PathBuf};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use bazaar::config::Config;
+use rsa::pkcs1v15::{Signature, SigningKey, VerifyingKey};
+use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey};
+use rsa::sha2::Sha256;
+use rsa::signature::{SignatureEncoding, Signer, Verifier};
+use rsa::{RsaPrivateKey, RsaPublicKey};
 use serde_json::Value;
 
 /// Test keys, generated once with openssl (see `tests/fixtures/payments/README.md`).
@@ -17,6 +24,31 @@ pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/payments")
         .join(name)
+}
+
+/// A gateway's (or the merchant's) RSA key from the fixtures, for signing.
+pub fn signing_key(name: &str) -> SigningKey<Sha256> {
+    let pem = std::fs::read_to_string(fixture(name)).unwrap();
+    SigningKey::new(RsaPrivateKey::from_pkcs8_pem(&pem).unwrap())
+}
+
+/// A public key from the fixtures, for checking signatures.
+pub fn verifying_key(name: &str) -> VerifyingKey<Sha256> {
+    let pem = std::fs::read_to_string(fixture(name)).unwrap();
+    VerifyingKey::new(RsaPublicKey::from_public_key_pem(&pem).unwrap())
+}
+
+/// SHA256withRSA, base64: how every gateway signs.
+pub fn sign(key: &SigningKey<Sha256>, message: &str) -> String {
+    STANDARD.encode(key.sign(message.as_bytes()).to_bytes())
+}
+
+pub fn verify(key: &VerifyingKey<Sha256>, message: &str, signature_b64: &str) -> bool {
+    STANDARD
+        .decode(signature_b64)
+        .ok()
+        .and_then(|bytes| Signature::try_from(bytes.as_slice()).ok())
+        .is_some_and(|sig| key.verify(message.as_bytes(), &sig).is_ok())
 }
 
 /// What a gateway double does to a notification before sending it, for negative tests.

@@ -16,14 +16,14 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use bazaar::config::{Config, UnionpayConfig};
 use chrono::{Duration, Utc};
-use rsa::pkcs1v15::{Signature, SigningKey, VerifyingKey};
-use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey};
+use rsa::pkcs1v15::{SigningKey, VerifyingKey};
 use rsa::sha2::{Digest, Sha256};
-use rsa::signature::{SignatureEncoding, Signer, Verifier};
-use rsa::{RsaPrivateKey, RsaPublicKey};
+use rsa::signature::{SignatureEncoding, Signer};
 use serde_json::Value;
 
-use super::{Notification, SandboxGateway, SeenRequest, Tamper, fixture};
+use super::{
+    Notification, SandboxGateway, SeenRequest, Tamper, fixture, signing_key, verify, verifying_key,
+};
 
 /// The merchant number and signing certificate id Bazaar is configured with.
 pub const MER_ID: &str = "777290058110048";
@@ -481,24 +481,6 @@ fn encode(fields: &Fields) -> String {
     form_urlencoded::Serializer::new(String::new())
         .extend_pairs(fields)
         .finish()
-}
-
-fn signing_key(name: &str) -> SigningKey<Sha256> {
-    let pem = std::fs::read_to_string(fixture(name)).unwrap();
-    SigningKey::new(RsaPrivateKey::from_pkcs8_pem(&pem).unwrap())
-}
-
-fn verifying_key(name: &str) -> VerifyingKey<Sha256> {
-    let pem = std::fs::read_to_string(fixture(name)).unwrap();
-    VerifyingKey::new(RsaPublicKey::from_public_key_pem(&pem).unwrap())
-}
-
-fn verify(key: &VerifyingKey<Sha256>, message: &str, signature: &str) -> bool {
-    STANDARD
-        .decode(signature)
-        .ok()
-        .and_then(|bytes| Signature::try_from(bytes.as_slice()).ok())
-        .is_some_and(|sig| key.verify(message.as_bytes(), &sig).is_ok())
 }
 
 /// Bazaar's UnionPay gateway against the double, without the HTTP application.

@@ -17,14 +17,15 @@ use bazaar::config::{Config, Secret, WechatPayConfig};
 use chrono::{DateTime, FixedOffset, Utc};
 use rand::Rng as _;
 use rand::distr::Alphanumeric;
-use rsa::pkcs1v15::{Signature, SigningKey, VerifyingKey};
-use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey};
+use rsa::RsaPublicKey;
+use rsa::pkcs1v15::{SigningKey, VerifyingKey};
+use rsa::pkcs8::DecodePublicKey;
 use rsa::sha2::Sha256;
-use rsa::signature::{SignatureEncoding, Signer, Verifier};
-use rsa::{RsaPrivateKey, RsaPublicKey};
 use serde_json::{Value, json};
 
-use super::{Notification, SandboxGateway, SeenRequest, Tamper, fixture};
+use super::{
+    Notification, SandboxGateway, SeenRequest, Tamper, fixture, sign, signing_key, verify,
+};
 
 pub const MCH_ID: &str = "1900000109";
 pub const APP_ID: &str = "wxd678efh567hg6787";
@@ -708,24 +709,6 @@ fn envelope(event_type: &str, summary: &str, original_type: &str, resource: &Val
 
 fn read(path: std::path::PathBuf) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-fn signing_key(name: &str) -> SigningKey<Sha256> {
-    SigningKey::new(RsaPrivateKey::from_pkcs8_pem(&read(fixture(name))).unwrap())
-}
-
-fn sign(key: &SigningKey<Sha256>, message: &str) -> String {
-    STANDARD.encode(key.sign(message.as_bytes()).to_bytes())
-}
-
-fn verify(key: &VerifyingKey<Sha256>, message: &str, signature_b64: &str) -> bool {
-    let Ok(bytes) = STANDARD.decode(signature_b64) else {
-        return false;
-    };
-    let Ok(signature) = Signature::try_from(bytes.as_slice()) else {
-        return false;
-    };
-    key.verify(message.as_bytes(), &signature).is_ok()
 }
 
 fn random_text(len: usize) -> String {
