@@ -244,6 +244,8 @@ pub fn derived_order(o: &order::Model, number: String, status: OrderStatus) -> o
         completed_at: Set(None),
         cancelled_at: Set(None),
         cancel_reason: Set(None),
+        // A part split from a cash-on-delivery order is paid on delivery too.
+        cash_on_delivery: Set(o.cash_on_delivery),
         created_at: Set(now),
         updated_at: Set(now),
         ..Default::default()

@@ -599,8 +599,29 @@ pub async fn settle_cod(
         .filter(payment::Column::Status.eq(PaymentStatus::Pending.as_str()))
         .lock_exclusive()
         .one(db)
-        .await?
-        .ok_or_else(|| ApiError::internal("a cash-on-delivery order without its payment"))?;
+        .await?;
+    // An order split from a cash-on-delivery order has no payment of its own yet.
+    let p = match p {
+        Some(p) => p,
+        None => {
+            let now = Utc::now();
+            payment::Entity::insert(payment::ActiveModel {
+                created_at: Set(now),
+                updated_at: Set(now),
+                number: Set(new_number()),
+                order_id: Set(o.id),
+                customer_id: Set(o.customer_id),
+                provider: Set(PaymentProvider::CashOnDelivery.as_str().into()),
+                channel: Set(Channel::Offline.as_str().into()),
+                amount: Set(o.amount_due),
+                currency: Set(o.currency.clone()),
+                status: Set(PaymentStatus::Pending.as_str().into()),
+                ..Default::default()
+            })
+            .exec_with_returning(db)
+            .await?
+        }
+    };
     let p = update(db, &p, |a| {
         a.reference = Set(Some(reference.to_owned()));
         a.staff_id = Set(staff_id);
