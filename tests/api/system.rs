@@ -346,7 +346,8 @@ async fn lists_page_sort_and_filter(backend: Backend) {
         .await;
     expect_problem(bad_provider, 400, "validation-failed").await;
 
-    // The storefront sees active methods only, in display order.
+    // The storefront sees active methods only, in display order, and no Alipay ones: this
+    // shop has no Alipay keys (pm-00, pm-10 and pm-20 are left out).
     let storefront = expect_json(
         app.new_client()
             .get(app.url("/api/v1/payment-methods"))
@@ -357,8 +358,9 @@ async fn lists_page_sort_and_filter(backend: Backend) {
     )
     .await;
     let shown = storefront.as_array().unwrap();
-    assert_eq!(shown.len(), 13);
+    assert_eq!(shown.len(), 10);
     assert_eq!(shown[0]["code"], "pm-24");
+    assert!(shown.iter().all(|m| m["provider"] == "manual"));
 }
 
 async fn shipping_is_priced_by_nearest_region_and_weight(backend: Backend) {
