@@ -495,34 +495,7 @@ pub async fn record_manual(
     }
     orders::expect_status(&o, &[OrderStatus::PendingPayment], "marked paid")?;
     // The customer may have chosen bank transfer already; otherwise staff start one.
-    let existing = payment::Entity::find()
-        .filter(payment::Column::OrderId.eq(o.id))
-        .filter(payment::Column::Provider.eq(PaymentProvider::Manual.as_str()))
-        .filter(payment::Column::Status.eq(PaymentStatus::Pending.as_str()))
-        .lock_exclusive()
-        .one(db)
-        .await?;
-    let now = Utc::now();
-    let p = match existing {
-        Some(p) => p,
-        None => {
-            payment::Entity::insert(payment::ActiveModel {
-                created_at: Set(now),
-                updated_at: Set(now),
-                number: Set(new_number()),
-                order_id: Set(o.id),
-                customer_id: Set(o.customer_id),
-                provider: Set(PaymentProvider::Manual.as_str().into()),
-                channel: Set(Channel::Offline.as_str().into()),
-                amount: Set(o.amount_due),
-                currency: Set(o.currency.clone()),
-                status: Set(PaymentStatus::Pending.as_str().into()),
-                ..Default::default()
-            })
-            .exec_with_returning(db)
-            .await?
-        }
-    };
+    let p = pending_offline_payment(db, &o, PaymentProvider::Manual).await?;
     let p = update(db, &p, |a| {
         // What staff confirm is what the order asks now (it may have been edited since
         // the customer chose to pay by transfer).
@@ -546,6 +519,41 @@ pub async fn record_manual(
         .await?
         .ok_or_else(|| ApiError::internal("payment vanished"))?;
     Ok((p, captured))
+}
+
+/// The order's pending payment by `provider` (bank transfer or cash on delivery), locked;
+/// made now for the amount due if the customer never started one.
+async fn pending_offline_payment(
+    db: &impl ConnectionTrait,
+    o: &order::Model,
+    provider: PaymentProvider,
+) -> ApiResult<payment::Model> {
+    let existing = payment::Entity::find()
+        .filter(payment::Column::OrderId.eq(o.id))
+        .filter(payment::Column::Provider.eq(provider.as_str()))
+        .filter(payment::Column::Status.eq(PaymentStatus::Pending.as_str()))
+        .lock_exclusive()
+        .one(db)
+        .await?;
+    if let Some(p) = existing {
+        return Ok(p);
+    }
+    let now = Utc::now();
+    Ok(payment::Entity::insert(payment::ActiveModel {
+        created_at: Set(now),
+        updated_at: Set(now),
+        number: Set(new_number()),
+        order_id: Set(o.id),
+        customer_id: Set(o.customer_id),
+        provider: Set(provider.as_str().into()),
+        channel: Set(Channel::Offline.as_str().into()),
+        amount: Set(o.amount_due),
+        currency: Set(o.currency.clone()),
+        status: Set(PaymentStatus::Pending.as_str().into()),
+        ..Default::default()
+    })
+    .exec_with_returning(db)
+    .await?)
 }
 
 /// How a carrier's remittance line settled a cash-on-delivery order.
@@ -593,35 +601,8 @@ pub async fn settle_cod(
             expected: o.amount_due,
         });
     }
-    let p = payment::Entity::find()
-        .filter(payment::Column::OrderId.eq(o.id))
-        .filter(payment::Column::Provider.eq(PaymentProvider::CashOnDelivery.as_str()))
-        .filter(payment::Column::Status.eq(PaymentStatus::Pending.as_str()))
-        .lock_exclusive()
-        .one(db)
-        .await?;
     // An order split from a cash-on-delivery order has no payment of its own yet.
-    let p = match p {
-        Some(p) => p,
-        None => {
-            let now = Utc::now();
-            payment::Entity::insert(payment::ActiveModel {
-                created_at: Set(now),
-                updated_at: Set(now),
-                number: Set(new_number()),
-                order_id: Set(o.id),
-                customer_id: Set(o.customer_id),
-                provider: Set(PaymentProvider::CashOnDelivery.as_str().into()),
-                channel: Set(Channel::Offline.as_str().into()),
-                amount: Set(o.amount_due),
-                currency: Set(o.currency.clone()),
-                status: Set(PaymentStatus::Pending.as_str().into()),
-                ..Default::default()
-            })
-            .exec_with_returning(db)
-            .await?
-        }
-    };
+    let p = pending_offline_payment(db, &o, PaymentProvider::CashOnDelivery).await?;
     let p = update(db, &p, |a| {
         a.reference = Set(Some(reference.to_owned()));
         a.staff_id = Set(staff_id);
