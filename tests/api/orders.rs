@@ -438,7 +438,7 @@ async fn staff_member(app: &TestApp, email: &str, permissions: &[&str]) -> TestA
 }
 
 /// The text of every page of a PDF, as a reader extracts it.
-fn pdf_text(bytes: &[u8]) -> String {
+pub fn pdf_text(bytes: &[u8]) -> String {
     assert!(bytes.starts_with(b"%PDF-"), "not a PDF");
     let doc = lopdf::Document::load_mem(bytes).expect("the PDF does not parse");
     let pages: Vec<u32> = doc.get_pages().keys().copied().collect();

@@ -12,6 +12,7 @@ use crate::harness::{
     Backend, TestApp, both_backends, create_staff, expect_json, expect_problem, login,
     login_as_superuser, send, spawn, spawn_sharing,
 };
+use crate::orders::pdf_text;
 use crate::shop::{Buyer, Shop, buyer, listed_product, open_shop};
 
 both_backends!(
@@ -168,14 +169,6 @@ fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
         .iter()
         .map(|(a, b)| (a.to_string(), b.to_string()))
         .collect()
-}
-
-fn pdf_text(bytes: &[u8]) -> String {
-    assert!(bytes.starts_with(b"%PDF-"), "not a PDF");
-    let doc = lopdf::Document::load_mem(bytes).expect("the PDF does not parse");
-    let pages: Vec<u32> = doc.get_pages().keys().copied().collect();
-    doc.extract_text(&pages)
-        .expect("the PDF's text cannot be extracted")
 }
 
 async fn cod_remittances_settle_shipped_orders_once_and_statements_add_up(backend: Backend) {
