@@ -28,12 +28,12 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bazaar::app::Server;
-use bazaar::config::SecretUrl;
+use bazaar::app::{App, AppState};
+use bazaar::config::{Config, SecretUrl};
 use bazaar::identity::service::Actor;
 use bazaar::identity::tokens::{Grant, Subject, sign_access_token};
 use bazaar::platform::request::RequestMeta;
-use common::{fresh_postgres, start};
+use common::fresh_postgres;
 use futures::StreamExt;
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
@@ -167,14 +167,9 @@ async fn run(options: &Options) -> anyhow::Result<Vec<String>> {
         timeout_secs: options.timeout_secs,
     };
 
-    // In process: migrations, the shop's data and the key ring every instance signs with.
-    // It creates no orders and runs no jobs; the instances do.
-    let setup = start(&shared.database_url, &dir.path().join("setup"), |config| {
-        config.redis.url = Some(SecretUrl::new(shared.redis_url.clone()));
-        config.redis.key_prefix = KEY_PREFIX.into();
-        config.auth.tokens.key_dir = Some(shared.key_dir.clone());
-    })
-    .await?;
+    // In process, without a server or background work: migrations, the shop's data and the
+    // key ring every instance signs with. Only the instances answer, make orders, run jobs.
+    let setup = shared.open(&dir.path().join("setup")).await?;
     let mut instances = Vec::new();
     for i in 0..options.instances {
         instances.push(Instance::spawn(i, dir.path(), &shared).await?);
@@ -199,18 +194,17 @@ async fn run(options: &Options) -> anyhow::Result<Vec<String>> {
         bases,
         shop,
         options,
-        db: setup.state.db.writer().clone(),
+        db: setup.db.writer().clone(),
         connections: Semaphore::new(options.connections),
     };
     let mut report = bench.measure().await?;
     let checker = verify(&shared, bench.shop.sale_id, dir.path())?;
-    let ceiling = gate_ceiling(&setup, &redis, options).await;
+    let ceiling = gate_ceiling(&redis, options).await;
     let failures = report.print(options, &checker, ceiling.as_ref());
 
     for instance in instances {
         instance.stop();
     }
-    setup.shutdown().await?;
     drop(redis);
     drop(postgres);
     Ok(failures)
@@ -225,6 +219,20 @@ struct SharedConfig {
 }
 
 impl SharedConfig {
+    /// The application's state on this configuration, in this process.
+    async fn open(&self, data_dir: &Path) -> anyhow::Result<AppState> {
+        let mut config = Config {
+            data_dir: data_dir.to_owned(),
+            ..Config::default()
+        };
+        config.database.url = Some(SecretUrl::new(self.database_url.clone()));
+        config.redis.url = Some(SecretUrl::new(self.redis_url.clone()));
+        config.redis.key_prefix = KEY_PREFIX.into();
+        config.auth.tokens.key_dir = Some(self.key_dir.clone());
+        config.auth.bootstrap_admin = false;
+        Ok(AppState(Arc::new(App::open(config).await?)))
+    }
+
     /// The `BAZAAR_*` environment of an instance or of the checker.
     fn env(&self) -> Vec<(&'static str, String)> {
         vec![
@@ -489,8 +497,7 @@ struct Shop {
 }
 
 impl Shop {
-    async fn create(setup: &Server, options: &Options, admin_base: &str) -> anyhow::Result<Self> {
-        let state = &setup.state;
+    async fn create(state: &AppState, options: &Options, admin_base: &str) -> anyhow::Result<Self> {
         let problem = |e: bazaar::platform::ApiError| anyhow::anyhow!("{:?}", e.problem());
         let meta = RequestMeta {
             ip: None,
@@ -530,7 +537,7 @@ impl Shop {
         .map_err(problem)?;
 
         let started = Instant::now();
-        let tokens = customers(setup, options.customers).await?;
+        let tokens = customers(state, options.customers).await?;
         println!(
             "set-up: {} customers inserted and their tokens signed in {:.1} s",
             tokens.len(),
@@ -582,8 +589,7 @@ impl Shop {
 
 /// Inserts `count` customers directly (no password hashing) and signs an access token for
 /// each, on every core.
-async fn customers(setup: &Server, count: usize) -> anyhow::Result<Vec<String>> {
-    let state = Arc::new(setup.state.clone());
+async fn customers(state: &AppState, count: usize) -> anyhow::Result<Vec<String>> {
     let ids = futures::stream::iter(0..count)
         .map(|i| {
             let state = state.clone();
@@ -1136,11 +1142,7 @@ struct Ceiling {
     command: String,
 }
 
-async fn gate_ceiling(
-    _setup: &Server,
-    _redis: &Redis,
-    options: &Options,
-) -> anyhow::Result<Ceiling> {
+async fn gate_ceiling(_redis: &Redis, options: &Options) -> anyhow::Result<Ceiling> {
     anyhow::bail!(
         "the gate has not landed yet ({} requests)",
         options.ceiling_requests
