@@ -353,6 +353,7 @@ impl Drop for Postgres {
 struct Redis {
     child: std::process::Child,
     port: u16,
+    port_text: String,
 }
 
 impl Redis {
@@ -372,7 +373,11 @@ impl Redis {
             .stderr(Stdio::null())
             .spawn()
             .map_err(|e| anyhow::anyhow!("cannot run redis-server (apt-get install redis): {e}"))?;
-        let redis = Self { child, port };
+        let redis = Self {
+            child,
+            port,
+            port_text: port.to_string(),
+        };
         let deadline = Instant::now() + Duration::from_secs(30);
         while !redis_answers(port) {
             anyhow::ensure!(Instant::now() < deadline, "redis-server did not answer");
@@ -1142,11 +1147,89 @@ struct Ceiling {
     command: String,
 }
 
-async fn gate_ceiling(_redis: &Redis, options: &Options) -> anyhow::Result<Ceiling> {
-    anyhow::bail!(
-        "the gate has not landed yet ({} requests)",
-        options.ceiling_requests
-    )
+async fn gate_ceiling(redis: &Redis, options: &Options) -> anyhow::Result<Ceiling> {
+    use bazaar::flash::gate;
+
+    // A throwaway sale in the gate's own key layout: open for a day, the bench's limit,
+    // a stock that never runs out.
+    const SALE: i64 = 999_999_999;
+    let key = |suffix: &str| format!("{KEY_PREFIX}{}", gate::key(SALE, suffix));
+    let mut conn = redis::Client::open(redis.url())?
+        .get_multiplexed_async_connection()
+        .await?;
+    let sha: String = redis::cmd("SCRIPT")
+        .arg("LOAD")
+        .arg(gate::PURCHASE.lua)
+        .query_async(&mut conn)
+        .await?;
+    let now = chrono::Utc::now().timestamp_millis();
+    redis::pipe()
+        .set(
+            key("meta"),
+            format!("{} {} {} 0", now - 1000, now + 86_400_000, options.limit),
+        )
+        .set(key("stock"), 1_000_000_000_000i64)
+        .query_async::<()>(&mut conn)
+        .await?;
+
+    // The script's KEYS and ARGV as the gate passes them, customer (and with it the
+    // idempotency key and the purchase id) drawn from C customers per call.
+    let keys = [
+        key("meta"),
+        key("stock"),
+        key("bought:__rand_int__"),
+        key("key:__rand_int__:__rand_int__"),
+        key("stream"),
+        key("accepted"),
+        key("purchase:bench-__rand_int__"),
+    ];
+    let args = ["__rand_int__", "1", "bench-__rand_int__"];
+    let requests = options.ceiling_requests.to_string();
+    let keyspace = options.customers.to_string();
+    let mut command = vec![
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &redis.port_text,
+        "-n",
+        &requests,
+        "-c",
+        "50",
+        "-r",
+        &keyspace,
+        "-q",
+        "EVALSHA",
+        &sha,
+        "7",
+    ];
+    command.extend(keys.iter().map(String::as_str));
+    command.extend(args);
+    let output = Command::new("redis-benchmark")
+        .args(&command)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| {
+            anyhow::anyhow!("cannot run redis-benchmark (apt-get install redis-tools): {e}")
+        })?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let per_sec = text
+        .split(['\r', '\n'])
+        .filter_map(|line| {
+            line.split_once(" requests per second")?
+                .0
+                .rsplit(' ')
+                .next()
+        })
+        .filter_map(|n| n.parse::<f64>().ok())
+        .next_back()
+        .ok_or_else(|| anyhow::anyhow!("redis-benchmark printed no rate: {text}"))?;
+    Ok(Ceiling {
+        per_sec,
+        command: format!(
+            "redis-benchmark -n {requests} -c 50 -r {keyspace} EVALSHA flash_purchase, limit {}",
+            options.limit
+        ),
+    })
 }
 
 // ---------------------------------------------------------------------------------------
