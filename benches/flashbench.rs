@@ -194,7 +194,7 @@ async fn run(options: &Options) -> anyhow::Result<Vec<String>> {
         bases,
         shop,
         options,
-        db: setup.db.writer().clone(),
+        state: setup.clone(),
         connections: Semaphore::new(options.connections),
     };
     let mut report = bench.measure().await?;
@@ -666,7 +666,8 @@ struct Bench<'a> {
     bases: Vec<String>,
     shop: Shop,
     options: &'a Options,
-    db: sea_orm::DatabaseConnection,
+    /// For the order rows and the gate's counters.
+    state: AppState,
     /// Purchase requests in flight at once.
     connections: Semaphore,
 }
@@ -807,6 +808,7 @@ impl Bench<'_> {
             let cancelled_before = self.snapshot().await?.cancelled_units;
             let sweep = self.sweep(&load.wanting).await;
             let remaining_after_sweep = self.remaining().await?;
+            // Orders of the sweep that timed out already (their units may be back).
             let returned_during_sweep = self.snapshot().await?.cancelled_units - cancelled_before;
             accepted.extend(sweep.accepted.keys().cloned());
             let unresolved_purchases = self.settle(accepted.len()).await?;
@@ -1038,42 +1040,35 @@ impl Bench<'_> {
         total
     }
 
-    /// Waits until every accepted purchase has its order and no order awaits payment
-    /// (the time-outs have run); returns the purchases still without an order.
+    /// Waits until every accepted purchase has its order, no order awaits payment (the
+    /// time-outs have run) and the gate holds every unit not sold; returns the purchases
+    /// still without an order.
     async fn settle(&self, accepted: usize) -> anyhow::Result<usize> {
         let deadline =
             Instant::now() + Duration::from_secs(u64::from(self.options.timeout_secs) + 90);
         loop {
             let s = self.snapshot().await?;
             let unresolved = accepted.saturating_sub(s.orders as usize);
-            if (unresolved == 0 && s.pending_units == 0) || Instant::now() > deadline {
+            let back = self.remaining().await? == self.options.stock - s.live_units();
+            if (unresolved == 0 && s.pending_units == 0 && back) || Instant::now() > deadline {
                 return Ok(unresolved);
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
 
+    /// Units the gate has left.
     async fn remaining(&self) -> anyhow::Result<i64> {
-        let sale: Value = self
-            .client
-            .get(format!(
-                "{}/api/v1/flash-sales/{}",
-                self.bases[0], self.shop.sale_id
-            ))
-            .send()
-            .await?
-            .json()
-            .await?;
-        sale["remaining"]
-            .as_i64()
-            .ok_or_else(|| anyhow::anyhow!("no remaining in {sale}"))
+        let gate = bazaar::flash::gate::snapshot(self.state.kv.as_ref(), self.shop.sale_id).await?;
+        gate.map(|g| g.remaining)
+            .ok_or_else(|| anyhow::anyhow!("the gate holds nothing for the sale"))
     }
 
     async fn snapshot(&self) -> anyhow::Result<Snapshot> {
-        let rows = self
-            .db
+        let db = self.state.db.writer();
+        let rows = db
             .query_all_raw(Statement::from_sql_and_values(
-                self.db.get_database_backend(),
+                db.get_database_backend(),
                 "SELECT o.customer_id AS customer, o.status AS status, \
                  COUNT(DISTINCT o.id) AS orders, SUM(l.quantity)::bigint AS units \
                  FROM orders o JOIN order_lines l ON l.order_id = o.id \
