@@ -657,7 +657,7 @@ pub async fn storefront_list(state: &AppState) -> ApiResult<StorefrontFlashSales
     let now = Utc::now();
     let mut items = Vec::new();
     for sale in open_sales(state).await?.iter() {
-        if let Some(view) = storefront_view(state, &sale, now).await? {
+        if let Some(view) = storefront_view(state, sale, now).await? {
             items.push(view);
         }
     }
