@@ -9,6 +9,9 @@ use anyhow::Context;
 use async_trait::async_trait;
 use redis::aio::ConnectionManager;
 
+use super::stream::MemoryStream;
+pub use super::stream::{GroupState, StreamEntry};
+
 /// The result of a script: Redis' reply types that Bazaar's scripts use.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ScriptValue {
@@ -61,6 +64,7 @@ pub fn bit_position(offset: u64) -> (usize, u8) {
 /// The in-process keyspace a native script variant runs on, locked for its whole run.
 pub struct Keyspace<'a> {
     map: &'a mut HashMap<String, Entry>,
+    streams: &'a mut HashMap<String, MemoryStream>,
     now: Instant,
 }
 
@@ -98,6 +102,31 @@ pub trait KeyValue: Send + Sync + 'static {
         keys: &[&str],
         args: &[String],
     ) -> anyhow::Result<ScriptValue>;
+    /// Reads up to `count` entries never delivered to `group` (created at the stream's
+    /// start if missing); they stay pending for `consumer` until acknowledged.
+    async fn stream_read(
+        &self,
+        stream: &str,
+        group: &str,
+        consumer: &str,
+        count: usize,
+    ) -> anyhow::Result<Vec<StreamEntry>>;
+    /// Takes over up to `count` entries pending in `group` for at least `min_idle` (their
+    /// consumer died or hangs), for `consumer`.
+    async fn stream_claim(
+        &self,
+        stream: &str,
+        group: &str,
+        consumer: &str,
+        min_idle: Duration,
+        count: usize,
+    ) -> anyhow::Result<Vec<StreamEntry>>;
+    /// Acknowledges entries: they leave the group's pending list.
+    async fn stream_ack(&self, stream: &str, group: &str, ids: &[String]) -> anyhow::Result<()>;
+    /// Every entry of the stream, oldest first.
+    async fn stream_entries(&self, stream: &str) -> anyhow::Result<Vec<StreamEntry>>;
+    /// The group's position and pending entries; `None` when the group does not exist.
+    async fn stream_group(&self, stream: &str, group: &str) -> anyhow::Result<Option<GroupState>>;
     async fn ping(&self) -> anyhow::Result<()>;
     /// `memory` or `redis`, for readiness reports.
     fn kind(&self) -> &'static str;
@@ -128,7 +157,13 @@ impl Keyspace<'_> {
     }
 
     pub fn delete(&mut self, key: &str) -> bool {
-        self.map.remove(key).is_some_and(|e| e.live(self.now))
+        let stream = self.streams.remove(key).is_some();
+        self.map.remove(key).is_some_and(|e| e.live(self.now)) || stream
+    }
+
+    /// XADD with an automatic id; the stream is created when missing.
+    pub fn stream_add(&mut self, key: &str, fields: Vec<(String, String)>) -> String {
+        self.streams.entry(key.to_owned()).or_default().add(fields)
     }
 
     /// INCRBY: a missing key counts from 0; the expiry is kept. Like Redis, a value that is
@@ -221,8 +256,14 @@ impl Keyspace<'_> {
 /// The in-process store: one map behind a mutex, so scripts are atomic like in Redis.
 #[derive(Default)]
 pub struct MemoryStore {
-    map: Mutex<HashMap<String, Entry>>,
+    space: Mutex<Space>,
     writes: std::sync::atomic::AtomicU64,
+}
+
+#[derive(Default)]
+struct Space {
+    map: HashMap<String, Entry>,
+    streams: HashMap<String, MemoryStream>,
 }
 
 impl MemoryStore {
@@ -231,7 +272,8 @@ impl MemoryStore {
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Keyspace<'_>) -> T) -> T {
-        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        let mut space = self.space.lock().unwrap_or_else(|e| e.into_inner());
+        let Space { map, streams } = &mut *space;
         let now = Instant::now();
         // Expired keys are dropped on access; sweep the rest now and then so the map stays
         // bounded by the live keys.
@@ -241,7 +283,11 @@ impl MemoryStore {
         if writes % 4096 == 4095 {
             map.retain(|_, e| e.live(now));
         }
-        f(&mut Keyspace { map: &mut map, now })
+        f(&mut Keyspace { map, streams, now })
+    }
+
+    fn with_stream<T>(&self, stream: &str, f: impl FnOnce(&mut MemoryStream, Instant) -> T) -> T {
+        self.with(|ks| f(ks.streams.entry(stream.to_owned()).or_default(), ks.now))
     }
 }
 
@@ -280,6 +326,47 @@ impl KeyValue for MemoryStore {
             }
             value => Ok(value),
         }
+    }
+
+    async fn stream_read(
+        &self,
+        stream: &str,
+        group: &str,
+        consumer: &str,
+        count: usize,
+    ) -> anyhow::Result<Vec<StreamEntry>> {
+        Ok(self.with_stream(stream, |s, now| s.read_group(group, consumer, count, now)))
+    }
+
+    async fn stream_claim(
+        &self,
+        stream: &str,
+        group: &str,
+        consumer: &str,
+        min_idle: Duration,
+        count: usize,
+    ) -> anyhow::Result<Vec<StreamEntry>> {
+        Ok(self.with_stream(stream, |s, now| {
+            s.claim_idle(group, consumer, min_idle, count, now)
+        }))
+    }
+
+    async fn stream_ack(&self, stream: &str, group: &str, ids: &[String]) -> anyhow::Result<()> {
+        self.with_stream(stream, |s, _| s.ack(group, ids));
+        Ok(())
+    }
+
+    async fn stream_entries(&self, stream: &str) -> anyhow::Result<Vec<StreamEntry>> {
+        Ok(self.with(|ks| {
+            ks.streams
+                .get(stream)
+                .map(MemoryStream::entries)
+                .unwrap_or_default()
+        }))
+    }
+
+    async fn stream_group(&self, stream: &str, group: &str) -> anyhow::Result<Option<GroupState>> {
+        Ok(self.with(|ks| ks.streams.get(stream).and_then(|s| s.group(group))))
     }
 
     async fn ping(&self) -> anyhow::Result<()> {
@@ -389,6 +476,153 @@ impl KeyValue for RedisStore {
         Ok(from_redis(value))
     }
 
+    async fn stream_read(
+        &self,
+        stream: &str,
+        group: &str,
+        consumer: &str,
+        count: usize,
+    ) -> anyhow::Result<Vec<StreamEntry>> {
+        let key = self.key(stream);
+        let mut cmd = redis::cmd("XREADGROUP");
+        cmd.arg("GROUP")
+            .arg(group)
+            .arg(consumer)
+            .arg("COUNT")
+            .arg(count)
+            .arg("STREAMS")
+            .arg(&key)
+            .arg(">");
+        let mut conn = self.conn.clone();
+        // No BLOCK: the connection is shared, and a blocked read would stall every other
+        // command behind it. Readers poll instead.
+        let reply: redis::RedisResult<redis::Value> = cmd.query_async(&mut conn).await;
+        let reply = match reply {
+            Err(e) if e.code() == Some("NOGROUP") => {
+                let created: redis::RedisResult<()> = redis::cmd("XGROUP")
+                    .arg("CREATE")
+                    .arg(&key)
+                    .arg(group)
+                    .arg("0")
+                    .arg("MKSTREAM")
+                    .query_async(&mut conn)
+                    .await;
+                match created {
+                    Err(e) if e.code() != Some("BUSYGROUP") => return Err(e.into()),
+                    _ => {}
+                }
+                cmd.query_async(&mut conn).await?
+            }
+            other => other?,
+        };
+        // [[stream, [entry, …]]] or nil.
+        Ok(match reply {
+            redis::Value::Array(streams) => streams
+                .into_iter()
+                .flat_map(|s| match s {
+                    redis::Value::Array(mut pair) if pair.len() == 2 => entries_of(pair.remove(1)),
+                    _ => Vec::new(),
+                })
+                .collect(),
+            _ => Vec::new(),
+        })
+    }
+
+    async fn stream_claim(
+        &self,
+        stream: &str,
+        group: &str,
+        consumer: &str,
+        min_idle: Duration,
+        count: usize,
+    ) -> anyhow::Result<Vec<StreamEntry>> {
+        let mut conn = self.conn.clone();
+        let reply: redis::RedisResult<redis::Value> = redis::cmd("XAUTOCLAIM")
+            .arg(self.key(stream))
+            .arg(group)
+            .arg(consumer)
+            .arg(min_idle.as_millis() as u64)
+            .arg("0-0")
+            .arg("COUNT")
+            .arg(count)
+            .query_async(&mut conn)
+            .await;
+        // [next start, [entry, …], [deleted ids]]; no group yet means nothing to claim.
+        Ok(match reply {
+            Err(e) if e.code() == Some("NOGROUP") => Vec::new(),
+            Ok(redis::Value::Array(mut parts)) if parts.len() >= 2 => entries_of(parts.remove(1)),
+            Ok(_) => Vec::new(),
+            Err(e) => return Err(e.into()),
+        })
+    }
+
+    async fn stream_ack(&self, stream: &str, group: &str, ids: &[String]) -> anyhow::Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.conn.clone();
+        redis::cmd("XACK")
+            .arg(self.key(stream))
+            .arg(group)
+            .arg(ids)
+            .query_async::<i64>(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn stream_entries(&self, stream: &str) -> anyhow::Result<Vec<StreamEntry>> {
+        let mut conn = self.conn.clone();
+        let reply: redis::Value = redis::cmd("XRANGE")
+            .arg(self.key(stream))
+            .arg("-")
+            .arg("+")
+            .query_async(&mut conn)
+            .await?;
+        Ok(entries_of(reply))
+    }
+
+    async fn stream_group(&self, stream: &str, group: &str) -> anyhow::Result<Option<GroupState>> {
+        let key = self.key(stream);
+        let mut conn = self.conn.clone();
+        let groups: redis::RedisResult<Vec<HashMap<String, redis::Value>>> = redis::cmd("XINFO")
+            .arg("GROUPS")
+            .arg(&key)
+            .query_async(&mut conn)
+            .await;
+        let groups = match groups {
+            Err(e)
+                if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::ResponseError) =>
+            {
+                return Ok(None);
+            }
+            other => other?,
+        };
+        let Some(info) = groups.into_iter().find(|g| {
+            g.get("name")
+                .and_then(|v| redis::from_redis_value_ref::<String>(v).ok())
+                .as_deref()
+                == Some(group)
+        }) else {
+            return Ok(None);
+        };
+        let last_delivered = info
+            .get("last-delivered-id")
+            .and_then(|v| redis::from_redis_value_ref::<String>(v).ok())
+            .filter(|id| id != "0-0");
+        let pending: Vec<(String, String, i64, i64)> = redis::cmd("XPENDING")
+            .arg(&key)
+            .arg(group)
+            .arg("-")
+            .arg("+")
+            .arg(i64::MAX)
+            .query_async(&mut conn)
+            .await?;
+        Ok(Some(GroupState {
+            last_delivered,
+            pending: pending.into_iter().map(|(id, ..)| id).collect(),
+        }))
+    }
+
     async fn ping(&self) -> anyhow::Result<()> {
         let mut conn = self.conn.clone();
         redis::cmd("PING").query_async::<String>(&mut conn).await?;
@@ -411,6 +645,24 @@ fn from_redis(value: redis::Value) -> ScriptValue {
         }
         _ => ScriptValue::Nil,
     }
+}
+
+/// Stream entries as XRANGE, XREADGROUP and XAUTOCLAIM return them: `[[id, [k, v, …]], …]`.
+fn entries_of(value: redis::Value) -> Vec<StreamEntry> {
+    let redis::Value::Array(items) = value else {
+        return Vec::new();
+    };
+    items
+        .into_iter()
+        .filter_map(|item| {
+            let (id, fields): (String, Vec<String>) = redis::from_redis_value(item).ok()?;
+            let fields = fields
+                .chunks_exact(2)
+                .map(|kv| (kv[0].clone(), kv[1].clone()))
+                .collect();
+            Some(StreamEntry { id, fields })
+        })
+        .collect()
 }
 
 /// INCRBY that sets an expiry on a new counter only (a fixed window), returning the count.

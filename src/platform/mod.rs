@@ -14,6 +14,7 @@ pub mod money;
 pub mod ratelimit;
 pub mod request;
 pub mod routing;
+pub mod stream;
 pub mod telemetry;
 
 pub use error::{ApiError, ApiResult};
