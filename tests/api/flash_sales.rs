@@ -18,7 +18,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 
 use crate::harness::{
-    Backend, CustomerClient, LOGIN_PATH, TestApp, bounded, both_backends, create_staff,
+    Backend, CustomerClient, LOGIN_PATH, TestApp, both_backends, bounded, create_staff,
     expect_json, expect_problem, header_str, login_as_superuser, new_client, send, spawn,
     spawn_pair, spawn_with,
 };
@@ -49,7 +49,13 @@ fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-fn sale_body(sku: i64, stock: i64, limit: i64, starts: DateTime<Utc>, ends: DateTime<Utc>) -> Value {
+fn sale_body(
+    sku: i64,
+    stock: i64,
+    limit: i64,
+    starts: DateTime<Utc>,
+    ends: DateTime<Utc>,
+) -> Value {
     json!({
         "name": format!("Flash {sku}"),
         "sku_id": sku,
@@ -81,7 +87,11 @@ async fn admin_sale(app: &TestApp, id: i64) -> Value {
 async fn live_sale(app: &TestApp, sku: i64, stock: i64, limit: i64, extra: Value) -> i64 {
     let starts = Utc::now() + chrono::Duration::milliseconds(1_200);
     let ends = starts + chrono::Duration::minutes(10);
-    let sale = create_sale(app, &with(sale_body(sku, stock, limit, starts, ends), extra)).await;
+    let sale = create_sale(
+        app,
+        &with(sale_body(sku, stock, limit, starts, ends), extra),
+    )
+    .await;
     let id = sale["id"].as_i64().expect("the sale has no id");
     wait_until_live(app, id).await;
     id
@@ -99,7 +109,10 @@ async fn wait_until_live(app: &TestApp, id: i64) {
         if started && sale["status"] == "live" {
             return;
         }
-        assert!(Instant::now() < deadline, "the sale never went live: {sale}");
+        assert!(
+            Instant::now() < deadline,
+            "the sale never went live: {sale}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -447,10 +460,17 @@ async fn staff_schedule_edit_and_withdraw_sales_with_stock_carved_out(backend: B
         "insufficient-stock",
     )
     .await;
-    assert_eq!(stock(&app, sku).await["available"], 50, "nothing carved out");
+    assert_eq!(
+        stock(&app, sku).await["available"],
+        50,
+        "nothing carved out"
+    );
 
     // Scheduling carves the units out of the SKU's stock, through the ledger.
-    let body = with(sale_body(sku, 20, 1, starts, ends), json!({"name": "Midnight mugs"}));
+    let body = with(
+        sale_body(sku, 20, 1, starts, ends),
+        json!({"name": "Midnight mugs"}),
+    );
     let body = body
         .as_object()
         .map(|o| {
@@ -479,8 +499,10 @@ async fn staff_schedule_edit_and_withdraw_sales_with_stock_carved_out(backend: B
         "{level}"
     );
     let allot = expect_json(
-        app.get(&format!("/api/v1/admin/inventory/{sku}/ledger?kind=flash_allot"))
-            .await,
+        app.get(&format!(
+            "/api/v1/admin/inventory/{sku}/ledger?kind=flash_allot"
+        ))
+        .await,
         200,
     )
     .await;
@@ -506,7 +528,10 @@ async fn staff_schedule_edit_and_withdraw_sales_with_stock_carved_out(backend: B
     .await;
     assert_eq!(patched["sale_price"], 890);
     assert_eq!(patched["per_customer_limit"], 3);
-    assert_eq!((patched["stock"].as_i64(), patched["remaining"].as_i64()), (Some(25), Some(25)));
+    assert_eq!(
+        (patched["stock"].as_i64(), patched["remaining"].as_i64()),
+        (Some(25), Some(25))
+    );
     assert_eq!(stock(&app, sku).await["available"], 25);
 
     // Staff without the permission cannot schedule sales; reading needs its own.
@@ -555,7 +580,14 @@ async fn storefront_shows_sales_and_the_gate_refuses_outside_its_rules(backend: 
         201,
     )
     .await;
-    let members = live_sale(&app, sku, 10, 1, json!({"membership_level_id": level["id"]})).await;
+    let members = live_sale(
+        &app,
+        sku,
+        10,
+        1,
+        json!({"membership_level_id": level["id"]}),
+    )
+    .await;
     let live = live_sale(&app, sku, 10, 2, json!({})).await;
     let people = shoppers(&app, "sf", 3).await;
     let (alice, bob, carol) = (&people[0], &people[1], &people[2]);
@@ -581,47 +613,83 @@ async fn storefront_shows_sales_and_the_gate_refuses_outside_its_rules(backend: 
     assert_eq!(find(members)["members_only"], true);
     let one = expect_json(app.get(&format!("/api/v1/flash-sales/{live}")).await, 200).await;
     assert_eq!(one["id"], live);
-    expect_problem(app.get("/api/v1/flash-sales/999999").await, 404, "not-found").await;
+    expect_problem(
+        app.get("/api/v1/flash-sales/999999").await,
+        404,
+        "not-found",
+    )
+    .await;
 
-    let buy = |sale: i64, token: Option<&str>, key: Option<&str>, body: Value| {
-        let client = &client;
-        let base = &base;
-        async move { purchase(client, base, sale, token, key, body).await }
-    };
     let one_unit = json!({"quantity": 1});
 
     // Refusals, none of which takes a unit.
-    let early = buy(upcoming, Some(&alice.token), Some("early"), one_unit.clone()).await;
-    assert_eq!((early.status, early.code()), (425, "sale-not-started"), "{early:?}");
-    let keyless = buy(live, Some(&alice.token), None, one_unit.clone()).await;
+    let early = purchase(&client, &base, 
+        upcoming,
+        Some(&alice.token),
+        Some("early"),
+        one_unit.clone(),
+    )
+    .await;
+    assert_eq!(
+        (early.status, early.code()),
+        (425, "sale-not-started"),
+        "{early:?}"
+    );
+    let keyless = purchase(&client, &base, live, Some(&alice.token), None, one_unit.clone()).await;
     assert_eq!(
         (keyless.status, keyless.code()),
         (400, "idempotency-key-required"),
         "{keyless:?}"
     );
-    let zero = buy(live, Some(&alice.token), Some("zero"), json!({"quantity": 0})).await;
+    let zero = purchase(&client, &base, 
+        live,
+        Some(&alice.token),
+        Some("zero"),
+        json!({"quantity": 0}),
+    )
+    .await;
     assert_eq!(zero.status, 422, "{zero:?}");
     assert!(
         field_names(&zero.body).contains("quantity") || zero.code() == "quantity",
         "the refusal names the quantity: {zero:?}"
     );
-    let anonymous = buy(live, None, Some("anon"), one_unit.clone()).await;
+    let anonymous = purchase(&client, &base, live, None, Some("anon"), one_unit.clone()).await;
     assert_eq!(anonymous.status, 401, "{anonymous:?}");
-    let missing = buy(999_999, Some(&alice.token), Some("missing"), one_unit.clone()).await;
-    assert_eq!((missing.status, missing.code()), (404, "not-found"), "{missing:?}");
-    let outsider = buy(members, Some(&alice.token), Some("gold"), one_unit.clone()).await;
+    let missing = purchase(&client, &base, 
+        999_999,
+        Some(&alice.token),
+        Some("missing"),
+        one_unit.clone(),
+    )
+    .await;
+    assert_eq!(
+        (missing.status, missing.code()),
+        (404, "not-found"),
+        "{missing:?}"
+    );
+    let outsider = purchase(&client, &base, members, Some(&alice.token), Some("gold"), one_unit.clone()).await;
     assert_eq!(
         (outsider.status, outsider.code()),
         (403, "membership-required"),
         "{outsider:?}"
     );
-    let too_many = buy(live, Some(&alice.token), Some("three"), json!({"quantity": 3})).await;
+    let too_many = purchase(&client, &base, 
+        live,
+        Some(&alice.token),
+        Some("three"),
+        json!({"quantity": 3}),
+    )
+    .await;
     assert_eq!(
         (too_many.status, too_many.code()),
         (409, "limit-reached"),
         "{too_many:?}"
     );
-    assert_eq!(admin_sale(&app, live).await["remaining"], 10, "refusals took units");
+    assert_eq!(
+        admin_sale(&app, live).await["remaining"],
+        10,
+        "refusals took units"
+    );
 
     // A member may buy the members' sale.
     expect_json(
@@ -633,11 +701,17 @@ async fn storefront_shows_sales_and_the_gate_refuses_outside_its_rules(backend: 
         200,
     )
     .await;
-    let member = buy(members, Some(&bob.token), Some("gold"), one_unit.clone()).await;
+    let member = purchase(&client, &base, members, Some(&bob.token), Some("gold"), one_unit.clone()).await;
     assert_eq!(member.status, 202, "{member:?}");
 
     // A purchase is accepted at once and can be followed by its buyer only.
-    let bought = buy(live, Some(&alice.token), Some("first"), json!({"quantity": 2})).await;
+    let bought = purchase(&client, &base, 
+        live,
+        Some(&alice.token),
+        Some("first"),
+        json!({"quantity": 2}),
+    )
+    .await;
     assert_eq!(bought.status, 202, "{bought:?}");
     assert_eq!(bought.body["status"], "pending");
     assert_eq!(bought.body["remaining"], 8);
@@ -681,7 +755,10 @@ async fn storefront_shows_sales_and_the_gate_refuses_outside_its_rules(backend: 
         if shown["remaining"] == 8 {
             break;
         }
-        assert!(Instant::now() < deadline, "the storefront still shows {shown}");
+        assert!(
+            Instant::now() < deadline,
+            "the storefront still shows {shown}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
@@ -695,11 +772,15 @@ async fn storefront_shows_sales_and_the_gate_refuses_outside_its_rules(backend: 
     .await;
     let renamed = expect_json(app.patch(&path, &json!({"name": "Still on"})).await, 200).await;
     assert_eq!(renamed["name"], "Still on");
-    assert_eq!(app.delete(&path).await.status(), 409, "a live sale was deleted");
+    assert_eq!(
+        app.delete(&path).await.status(),
+        409,
+        "a live sale was deleted"
+    );
 
     // Ended by staff, the gate refuses at once.
     expect_json(app.post_empty(&format!("{path}/end")).await, 200).await;
-    let late = buy(live, Some(&carol.token), Some("late"), one_unit.clone()).await;
+    let late = purchase(&client, &base, live, Some(&carol.token), Some("late"), one_unit.clone()).await;
     assert_eq!((late.status, late.code()), (403, "sale-ended"), "{late:?}");
     assert_eq!(admin_sale(&app, live).await["sold"], 2);
     verified(&app, live).await;
@@ -752,14 +833,13 @@ async fn sell_a_hundred_to_a_rush(apps: &[&TestApp]) {
 
     let accepted: Vec<&(usize, String, Answer)> =
         answers.iter().filter(|(_, _, a)| a.status == 202).collect();
-    let refusals: BTreeMap<String, usize> =
-        answers
-            .iter()
-            .filter(|(_, _, a)| a.status != 202)
-            .fold(BTreeMap::new(), |mut m, (_, _, a)| {
-                *m.entry(format!("{} {}", a.status, a.code())).or_default() += 1;
-                m
-            });
+    let refusals: BTreeMap<String, usize> = answers
+        .iter()
+        .filter(|(_, _, a)| a.status != 202)
+        .fold(BTreeMap::new(), |mut m, (_, _, a)| {
+            *m.entry(format!("{} {}", a.status, a.code())).or_default() += 1;
+            m
+        });
     assert_eq!(
         accepted.len() as i64,
         UNITS,
@@ -793,11 +873,20 @@ async fn sell_a_hundred_to_a_rush(apps: &[&TestApp]) {
     let views = wait_ordered(&bases[bases.len() - 1], &purchases).await;
     let numbers: BTreeSet<String> = views
         .values()
-        .map(|v| v["order_number"].as_str().expect("no order number").to_owned())
+        .map(|v| {
+            v["order_number"]
+                .as_str()
+                .expect("no order number")
+                .to_owned()
+        })
         .collect();
     assert_eq!(numbers.len() as i64, UNITS, "one order per purchase");
     let orders = orders_of_sku(app, sku).await;
-    assert_eq!(orders.len() as i64, UNITS, "exactly the units sold became orders");
+    assert_eq!(
+        orders.len() as i64,
+        UNITS,
+        "exactly the units sold became orders"
+    );
     let buyers: BTreeSet<i64> = orders
         .iter()
         .map(|(o, _)| o.customer_id.expect("a flash order has a customer"))
@@ -805,7 +894,11 @@ async fn sell_a_hundred_to_a_rush(apps: &[&TestApp]) {
     assert_eq!(buyers, winners, "the orders are the accepted customers'");
     for (order, lines) in &orders {
         assert_eq!(order.status, "pending_payment", "{}", order.number);
-        assert!(numbers.contains(&order.number), "{} is no purchase's", order.number);
+        assert!(
+            numbers.contains(&order.number),
+            "{} is no purchase's",
+            order.number
+        );
         assert_eq!(lines.len(), 1, "{}: {lines:?}", order.number);
         let line = &lines[0];
         assert_eq!(
@@ -841,7 +934,11 @@ async fn nobody_buys_more_than_the_limit_and_replays_take_nothing_twice(backend:
     // Thirty customers try four single units at once; ten try a pair and two singles.
     let mut attempts = Vec::new();
     for shopper in 0..CUSTOMERS {
-        let quantities: &[i64] = if shopper < 30 { &[1, 1, 1, 1] } else { &[2, 1, 1] };
+        let quantities: &[i64] = if shopper < 30 {
+            &[1, 1, 1, 1]
+        } else {
+            &[2, 1, 1]
+        };
         for (n, quantity) in quantities.iter().enumerate() {
             attempts.push(Attempt {
                 shopper,
@@ -857,7 +954,11 @@ async fn nobody_buys_more_than_the_limit_and_replays_take_nothing_twice(backend:
     for (shopper, key, answer) in &answers {
         match answer.status {
             202 => {
-                let quantity = if *shopper >= 30 && key.ends_with("-0") { 2 } else { 1 };
+                let quantity = if *shopper >= 30 && key.ends_with("-0") {
+                    2
+                } else {
+                    1
+                };
                 *units.entry(*shopper).or_default() += quantity;
                 quantity_of.insert(answer.purchase_id(), quantity);
                 purchases.push((people[*shopper].token.clone(), answer.purchase_id()));
@@ -942,7 +1043,11 @@ async fn nobody_buys_more_than_the_limit_and_replays_take_nothing_twice(backend:
         json!({"quantity": 1}),
     )
     .await;
-    assert_eq!((third.status, third.code()), (409, "limit-reached"), "{third:?}");
+    assert_eq!(
+        (third.status, third.code()),
+        (409, "limit-reached"),
+        "{third:?}"
+    );
 
     wait_ordered(&app.base, &purchases).await;
     let mut ordered: BTreeMap<i64, i64> = BTreeMap::new();
@@ -984,7 +1089,10 @@ async fn a_worker_dying_mid_batch_loses_and_duplicates_nothing(backend: Backend)
         })
         .collect();
     let answers = rush(&[app.base.clone()], sale, &people, attempts).await;
-    assert!(answers.iter().all(|(_, _, a)| a.status == 202), "{answers:?}");
+    assert!(
+        answers.iter().all(|(_, _, a)| a.status == 202),
+        "{answers:?}"
+    );
     let purchases: Vec<(String, String)> = answers
         .iter()
         .map(|(s, _, a)| (people[*s].token.clone(), a.purchase_id()))
@@ -992,7 +1100,10 @@ async fn a_worker_dying_mid_batch_loses_and_duplicates_nothing(backend: Backend)
 
     // A worker takes the batch, orders half of it, and dies before acknowledging.
     let doomed = Consumer::new(app.state().clone(), "doomed");
-    let entries = doomed.fetch(sale).await.expect("the doomed worker cannot read");
+    let entries = doomed
+        .fetch(sale)
+        .await
+        .expect("the doomed worker cannot read");
     assert_eq!(entries.len(), UNITS, "the batch holds every purchase");
     let made = doomed
         .create_orders(sale, &entries[..UNITS / 2])
@@ -1010,7 +1121,10 @@ async fn a_worker_dying_mid_batch_loses_and_duplicates_nothing(backend: Backend)
         if orders_of_sku(&app, sku).await.len() >= UNITS {
             break;
         }
-        assert!(Instant::now() < deadline, "the abandoned purchases were never claimed");
+        assert!(
+            Instant::now() < deadline,
+            "the abandoned purchases were never claimed"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // Entries already ordered are skipped, however often they come back.
@@ -1123,7 +1237,10 @@ async fn a_worker_process_killed(backend: Backend) {
         })
         .collect();
     let answers = rush(&[app.base.clone()], sale, &people, attempts).await;
-    assert!(answers.iter().all(|(_, _, a)| a.status == 202), "{answers:?}");
+    assert!(
+        answers.iter().all(|(_, _, a)| a.status == 202),
+        "{answers:?}"
+    );
     let purchases: Vec<(String, String)> = answers
         .iter()
         .map(|(s, _, a)| (people[*s].token.clone(), a.purchase_id()))
@@ -1150,7 +1267,12 @@ async fn a_worker_process_killed(backend: Backend) {
     assert_eq!(orders.len(), UNITS, "none lost, none twice");
     let numbers: BTreeSet<String> = views
         .values()
-        .map(|v| v["order_number"].as_str().expect("no order number").to_owned())
+        .map(|v| {
+            v["order_number"]
+                .as_str()
+                .expect("no order number")
+                .to_owned()
+        })
         .collect();
     assert_eq!(numbers.len(), UNITS);
     let buyers: BTreeSet<Option<i64>> = orders.iter().map(|(o, _)| o.customer_id).collect();
@@ -1195,15 +1317,31 @@ async fn unpaid_orders_give_their_units_back_and_they_sell_again(backend: Backen
         let token = who.token.clone();
         let key = key.to_owned();
         async move {
-            purchase(client, base, sale, Some(&token), Some(&key), json!({"quantity": 1})).await
+            purchase(
+                client,
+                base,
+                sale,
+                Some(&token),
+                Some(&key),
+                json!({"quantity": 1}),
+            )
+            .await
         }
     };
 
     let paid = buy(payer, "pay").await;
     let unpaid = buy(sleeper, "sleep").await;
-    assert_eq!((paid.status, unpaid.status), (202, 202), "{paid:?} {unpaid:?}");
+    assert_eq!(
+        (paid.status, unpaid.status),
+        (202, 202),
+        "{paid:?} {unpaid:?}"
+    );
     let refused = buy(waiter, "wait-1").await;
-    assert_eq!((refused.status, refused.code()), (409, "sold-out"), "{refused:?}");
+    assert_eq!(
+        (refused.status, refused.code()),
+        (409, "sold-out"),
+        "{refused:?}"
+    );
     let purchases = [
         (payer.token.clone(), paid.purchase_id()),
         (sleeper.token.clone(), unpaid.purchase_id()),
@@ -1247,7 +1385,10 @@ async fn unpaid_orders_give_their_units_back_and_they_sell_again(backend: Backen
         if shown["remaining"] == 1 {
             break;
         }
-        assert!(Instant::now() < deadline, "the unit did not come back: {shown}");
+        assert!(
+            Instant::now() < deadline,
+            "the unit did not come back: {shown}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 

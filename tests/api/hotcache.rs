@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use axum::body::Bytes;
-use bazaar::platform::cache::{KeyValue, Script, ScriptValue};
+use bazaar::platform::cache::{GroupState, KeyValue, Script, ScriptValue, StreamEntry};
 use bazaar::platform::hotcache::{BloomBuild, HotCache, HotCacheSettings};
 use tokio::sync::oneshot;
 
@@ -112,6 +112,38 @@ impl KeyValue for Counting {
         args: &[String],
     ) -> anyhow::Result<ScriptValue> {
         self.call().eval(script, keys, args).await
+    }
+    async fn stream_read(
+        &self,
+        stream: &str,
+        group: &str,
+        consumer: &str,
+        count: usize,
+    ) -> anyhow::Result<Vec<StreamEntry>> {
+        self.call()
+            .stream_read(stream, group, consumer, count)
+            .await
+    }
+    async fn stream_claim(
+        &self,
+        stream: &str,
+        group: &str,
+        consumer: &str,
+        min_idle: Duration,
+        count: usize,
+    ) -> anyhow::Result<Vec<StreamEntry>> {
+        self.call()
+            .stream_claim(stream, group, consumer, min_idle, count)
+            .await
+    }
+    async fn stream_ack(&self, stream: &str, group: &str, ids: &[String]) -> anyhow::Result<()> {
+        self.call().stream_ack(stream, group, ids).await
+    }
+    async fn stream_entries(&self, stream: &str) -> anyhow::Result<Vec<StreamEntry>> {
+        self.call().stream_entries(stream).await
+    }
+    async fn stream_group(&self, stream: &str, group: &str) -> anyhow::Result<Option<GroupState>> {
+        self.call().stream_group(stream, group).await
     }
     async fn ping(&self) -> anyhow::Result<()> {
         self.call().ping().await
