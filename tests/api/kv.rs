@@ -643,7 +643,7 @@ async fn streams_deliver_each_entry_to_one_consumer_of_a_group(kv: Arc<dyn KeyVa
         .stream_read("orders", "workers", "a", 10)
         .await
         .expect("a cannot read");
-    assert_eq!(ids(&next), [sixth.clone()]);
+    assert_eq!(ids(&next), [sixth]);
     let audit = kv
         .stream_read("orders", "audit", "x", 100)
         .await
