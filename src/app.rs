@@ -102,6 +102,7 @@ fn api() -> (Router<AppState>, OpenApi) {
         .merge(media::routes::admin_router())
         .merge(crate::orders::routes::admin_router())
         .merge(crate::payments::routes::admin_router())
+        .merge(crate::flash::routes::admin_router())
         .merge(crate::reports::admin_router())
         .merge(promotions::routes::admin_router())
         .merge(promotions::admin_routes::admin_router());
@@ -113,6 +114,7 @@ fn api() -> (Router<AppState>, OpenApi) {
         .merge(crate::cart::routes::storefront_router())
         .merge(crate::orders::routes::storefront_router())
         .merge(crate::payments::routes::storefront_router())
+        .merge(crate::flash::routes::storefront_router())
         .merge(promotions::routes::storefront_router());
     let operations = ApiRouter::new()
         .route(routes!(healthz), Access::Public)
@@ -414,6 +416,8 @@ pub struct Server {
 pub struct Background {
     workers: Option<WorkerPool>,
     scheduler: Option<Scheduler>,
+    /// Flash-sale order makers and housekeeping.
+    flash: Option<crate::flash::worker::Workers>,
 }
 
 impl Background {
@@ -429,11 +433,15 @@ impl Background {
                 .run_scheduler
                 .then(|| jobs::scheduler::start(state))
                 .transpose()?,
+            flash: Some(crate::flash::worker::start(state)),
         })
     }
 
     /// Stops the scheduler, then drains the workers.
     pub async fn stop(self) {
+        if let Some(flash) = self.flash {
+            flash.stop().await;
+        }
         if let Some(scheduler) = self.scheduler {
             scheduler.stop().await;
         }

@@ -64,10 +64,27 @@ enum Command {
         #[arg(long, default_value_t = 1_000_000)]
         skus: u64,
     },
+    /// Flash sales: check one for consistency.
+    FlashSale {
+        #[command(subcommand)]
+        action: FlashSaleAction,
+    },
     /// Print the effective configuration with secrets masked.
     Config,
     /// Print the OpenAPI document.
     Openapi,
+}
+
+#[derive(Subcommand)]
+enum FlashSaleAction {
+    /// Compare the gate, the purchase stream, the orders and the stock ledger of a sale;
+    /// exits 1 listing the differences, if any.
+    Verify {
+        id: i64,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -153,6 +170,23 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 report.products,
                 report.skus,
                 report.elapsed.as_secs_f64()
+            );
+            Ok(())
+        }
+        Command::FlashSale {
+            action: FlashSaleAction::Verify { id, json },
+        } => {
+            let state = AppState(std::sync::Arc::new(App::open(config).await?));
+            let report = crate::flash::verify::verify(&state, id).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", report.render());
+            }
+            anyhow::ensure!(
+                report.consistent,
+                "flash sale {id}: {} differences",
+                report.differences.len()
             );
             Ok(())
         }

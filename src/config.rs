@@ -30,6 +30,7 @@ pub struct Config {
     pub media: MediaConfig,
     pub orders: OrdersConfig,
     pub payments: PaymentsConfig,
+    pub flash_sales: FlashSalesConfig,
 }
 
 /// The storefront's hot-read cache of product pages and lists (in the key-value store:
@@ -374,6 +375,33 @@ impl Default for OrdersConfig {
     }
 }
 
+/// Flash sales: who turns accepted purchases into orders, and how fast.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FlashSalesConfig {
+    /// Order-making consumers of the purchase streams in this process (0: this instance
+    /// only answers purchases, others make the orders).
+    pub workers: usize,
+    /// Purchases made into orders per database transaction.
+    pub batch_size: usize,
+    /// A purchase handed to a consumer and not acknowledged this long is taken over by
+    /// another (its consumer died or hangs).
+    pub claim_idle_ms: u64,
+    /// How long a sale order may stay unpaid, unless the sale sets its own.
+    pub payment_timeout_secs: u32,
+}
+
+impl Default for FlashSalesConfig {
+    fn default() -> Self {
+        Self {
+            workers: 1,
+            batch_size: 100,
+            claim_idle_ms: 5_000,
+            payment_timeout_secs: 300,
+        }
+    }
+}
+
 /// Payment gateways. A gateway without its section is not offered; keys are read from
 /// files so they never sit in the configuration itself.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -612,6 +640,7 @@ impl Default for Config {
             catalog: CatalogConfig::default(),
             media: MediaConfig::default(),
             orders: OrdersConfig::default(),
+            flash_sales: FlashSalesConfig::default(),
             payments: PaymentsConfig::default(),
         }
     }
@@ -736,6 +765,12 @@ impl Config {
         if self.orders.payment_timeout_secs == 0 {
             return Err(ConfigError(
                 "orders.payment_timeout_secs: must be positive".into(),
+            ));
+        }
+        if self.flash_sales.batch_size == 0 || self.flash_sales.payment_timeout_secs == 0 {
+            return Err(ConfigError(
+                "flash_sales.batch_size and flash_sales.payment_timeout_secs: must be positive"
+                    .into(),
             ));
         }
         for (key, url) in [

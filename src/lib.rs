@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod content;
 pub mod customers;
+pub mod flash;
 pub mod identity;
 pub mod inventory;
 pub mod jobs;

@@ -27,6 +27,10 @@ pub enum MovementKind {
     Damaged,
     /// Units lost, stolen or destroyed: on hand down.
     WriteOff,
+    /// Units set aside for a flash sale: reserved up (its orders then hold them).
+    FlashAllot,
+    /// A flash sale's unsold units given back when it ends: reserved down.
+    FlashRelease,
 }
 
 impl MovementKind {
@@ -40,6 +44,8 @@ impl MovementKind {
             Self::ReturnToStock => "return_to_stock",
             Self::Damaged => "damaged",
             Self::WriteOff => "write_off",
+            Self::FlashAllot => "flash_allot",
+            Self::FlashRelease => "flash_release",
         }
     }
 
@@ -54,6 +60,8 @@ impl MovementKind {
             Self::ReturnToStock,
             Self::Damaged,
             Self::WriteOff,
+            Self::FlashAllot,
+            Self::FlashRelease,
         ]
         .into_iter()
         .find(|k| k.as_str() == stored)

@@ -589,3 +589,57 @@ pub async fn get_movement(state: &AppState, sku_id: i64, id: i64) -> ApiResult<M
         .map(Movement::from)
         .ok_or_else(|| ApiError::not_found("stock movement", id))
 }
+
+/// Sets `qty` units of a SKU aside for a flash sale (reserved up), so ordinary checkouts
+/// cannot take what the sale's gate will sell. 409 `out-of-stock` when they are not there.
+pub async fn allot(
+    db: &impl ConnectionTrait,
+    sku_id: i64,
+    qty: i64,
+    by: &MovementRef,
+) -> ApiResult<()> {
+    let row = store::stock_row(db, sku_id)
+        .await?
+        .ok_or_else(|| sku_not_found(sku_id))?;
+    if row.is_bundle {
+        return Err(bundle_has_no_stock());
+    }
+    let change = Change {
+        on_hand: 0,
+        reserved: qty,
+        damaged: 0,
+        guard: Guard::FitsAvailable { backordered: false },
+    };
+    if apply_movement(db, sku_id, MovementKind::FlashAllot, &change, by)
+        .await?
+        .is_none()
+    {
+        let now = current(db, sku_id).await?;
+        let available = i64::from(now.stock) - i64::from(now.reserved);
+        return Err(out_of_stock(&now.code, available, qty));
+    }
+    Ok(())
+}
+
+/// Gives a flash sale's unsold units back to the SKU's available stock.
+pub async fn release_allotment(
+    db: &impl ConnectionTrait,
+    sku_id: i64,
+    qty: i64,
+    by: &MovementRef,
+) -> ApiResult<()> {
+    let change = Change {
+        on_hand: 0,
+        reserved: -qty,
+        damaged: 0,
+        guard: Guard::None,
+    };
+    if apply_movement(db, sku_id, MovementKind::FlashRelease, &change, by)
+        .await?
+        .is_none()
+    {
+        let now = current(db, sku_id).await?;
+        return Err(stock_conflict(MovementKind::FlashRelease, &now.code, qty));
+    }
+    Ok(())
+}

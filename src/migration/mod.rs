@@ -16,6 +16,7 @@ mod m20261123_000010_sales;
 mod m20261123_000011_orders;
 mod m20261123_000012_giftrec;
 mod m20261123_000013_payments;
+mod m20261123_000014_flash_sales;
 
 pub struct Migrator;
 
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000011_orders::Migration),
             Box::new(m20261123_000012_giftrec::Migration),
             Box::new(m20261123_000013_payments::Migration),
+            Box::new(m20261123_000014_flash_sales::Migration),
         ]
     }
 }

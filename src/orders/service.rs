@@ -451,6 +451,8 @@ pub async fn cancel_locked(
         .filter(|l| l.quantity > l.shipped_quantity)
         .map(|l| (l.sku_id, l.quantity - l.shipped_quantity))
         .collect();
+    // A flash sale's units go back on sale rather than to the SKU while it runs.
+    let to_release = crate::flash::service::take_back(db, o, to_release).await?;
     inventory::release(db, &to_release, &by.movement(reason, o.id)).await?;
     usage::release_for_order(db, o.id).await?;
     gift_certificates::restore_for_order(db, o.id, reason).await?;

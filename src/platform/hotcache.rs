@@ -693,7 +693,7 @@ mod tests {
     use async_trait::async_trait;
 
     use super::*;
-    use crate::platform::cache::MemoryStore;
+    use crate::platform::cache::{GroupState, MemoryStore, StreamEntry};
 
     #[test]
     fn bloom_is_sized_by_the_textbook_formula() {
@@ -839,6 +839,34 @@ mod tests {
             anyhow::bail!("connection refused")
         }
         async fn eval(&self, _: &Script, _: &[&str], _: &[String]) -> anyhow::Result<ScriptValue> {
+            anyhow::bail!("connection refused")
+        }
+        async fn stream_read(
+            &self,
+            _: &str,
+            _: &str,
+            _: &str,
+            _: usize,
+        ) -> anyhow::Result<Vec<StreamEntry>> {
+            anyhow::bail!("connection refused")
+        }
+        async fn stream_claim(
+            &self,
+            _: &str,
+            _: &str,
+            _: &str,
+            _: Duration,
+            _: usize,
+        ) -> anyhow::Result<Vec<StreamEntry>> {
+            anyhow::bail!("connection refused")
+        }
+        async fn stream_ack(&self, _: &str, _: &str, _: &[String]) -> anyhow::Result<()> {
+            anyhow::bail!("connection refused")
+        }
+        async fn stream_entries(&self, _: &str) -> anyhow::Result<Vec<StreamEntry>> {
+            anyhow::bail!("connection refused")
+        }
+        async fn stream_group(&self, _: &str, _: &str) -> anyhow::Result<Option<GroupState>> {
             anyhow::bail!("connection refused")
         }
         async fn ping(&self) -> anyhow::Result<()> {

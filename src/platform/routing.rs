@@ -74,17 +74,33 @@ impl ApiRouter {
     /// `Idempotency-Key` are replayed rather than run twice. Bodies are limited to
     /// `http.body_limit_bytes`, time to `http.request_timeout_secs`.
     pub fn route(self, route: UtoipaMethodRouter<AppState>, access: Access) -> Self {
-        self.add(route, access, Budget::General)
+        self.add(route, access, Budget::General, true)
+    }
+
+    /// `route` for a handler that keeps its own idempotency keys outside the database
+    /// (the flash-sale gate): a crowd of retries must not become database writes.
+    pub fn self_idempotent_route(
+        self,
+        route: UtoipaMethodRouter<AppState>,
+        access: Access,
+    ) -> Self {
+        self.add(route, access, Budget::General, false)
     }
 
     /// `route` for handlers that take media uploads: their bodies may be as large as the
     /// largest file `media.max_*_bytes` allows (the handler enforces the limit of the
     /// file's kind while it reads), and may take `media.upload_timeout_secs` to arrive.
     pub fn upload_route(self, route: UtoipaMethodRouter<AppState>, access: Access) -> Self {
-        self.add(route, access, Budget::Upload)
+        self.add(route, access, Budget::Upload, true)
     }
 
-    fn add(self, route: UtoipaMethodRouter<AppState>, access: Access, budget: Budget) -> Self {
+    fn add(
+        self,
+        route: UtoipaMethodRouter<AppState>,
+        access: Access,
+        budget: Budget,
+        replay: bool,
+    ) -> Self {
         let (schemas, mut paths, method_router) = route;
         for item in paths.paths.values_mut() {
             for (_, operation) in operations_mut(item) {
@@ -94,8 +110,11 @@ impl ApiRouter {
         // Layers run last to first: the time limit; the guard, so an anonymous client
         // cannot make us read a large body; then the body limit, which the extractors' own
         // default must not undercut.
-        let route = (schemas, paths, method_router)
-            .layer::<_, Infallible>(from_fn(idempotency::replay_or_record))
+        let mut route = (schemas, paths, method_router);
+        if replay {
+            route = route.layer::<_, Infallible>(from_fn(idempotency::replay_or_record));
+        }
+        let route = route
             .layer::<_, Infallible>(DefaultBodyLimit::disable())
             .layer(from_fn(move |req: Request, next: Next| {
                 limit_body(budget, req, next)

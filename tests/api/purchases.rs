@@ -71,6 +71,7 @@ pub async fn order_in_status(
         cancelled_at: Set(cancelled.then(|| placed + Duration::hours(2))),
         cancel_reason: Set(cancelled.then(|| "not paid in time".to_owned())),
         cash_on_delivery: Set(false),
+        flash_sale_id: Set(None),
         created_at: Set(placed),
         updated_at: Set(placed),
     }

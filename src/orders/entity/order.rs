@@ -41,6 +41,8 @@ pub struct Model {
     pub cancelled_at: Option<DateTimeUtc>,
     pub cancel_reason: Option<String>,
     pub cash_on_delivery: bool,
+    /// The flash sale whose gate sold this order, if any.
+    pub flash_sale_id: Option<i64>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }
