@@ -623,7 +623,9 @@ async fn storefront_shows_sales_and_the_gate_refuses_outside_its_rules(backend: 
     let one_unit = json!({"quantity": 1});
 
     // Refusals, none of which takes a unit.
-    let early = purchase(&client, &base, 
+    let early = purchase(
+        &client,
+        &base,
         upcoming,
         Some(&alice.token),
         Some("early"),
@@ -635,13 +637,23 @@ async fn storefront_shows_sales_and_the_gate_refuses_outside_its_rules(backend: 
         (425, "sale-not-started"),
         "{early:?}"
     );
-    let keyless = purchase(&client, &base, live, Some(&alice.token), None, one_unit.clone()).await;
+    let keyless = purchase(
+        &client,
+        &base,
+        live,
+        Some(&alice.token),
+        None,
+        one_unit.clone(),
+    )
+    .await;
     assert_eq!(
         (keyless.status, keyless.code()),
         (400, "idempotency-key-required"),
         "{keyless:?}"
     );
-    let zero = purchase(&client, &base, 
+    let zero = purchase(
+        &client,
+        &base,
         live,
         Some(&alice.token),
         Some("zero"),
@@ -655,7 +667,9 @@ async fn storefront_shows_sales_and_the_gate_refuses_outside_its_rules(backend: 
     );
     let anonymous = purchase(&client, &base, live, None, Some("anon"), one_unit.clone()).await;
     assert_eq!(anonymous.status, 401, "{anonymous:?}");
-    let missing = purchase(&client, &base, 
+    let missing = purchase(
+        &client,
+        &base,
         999_999,
         Some(&alice.token),
         Some("missing"),
@@ -667,13 +681,23 @@ async fn storefront_shows_sales_and_the_gate_refuses_outside_its_rules(backend: 
         (404, "not-found"),
         "{missing:?}"
     );
-    let outsider = purchase(&client, &base, members, Some(&alice.token), Some("gold"), one_unit.clone()).await;
+    let outsider = purchase(
+        &client,
+        &base,
+        members,
+        Some(&alice.token),
+        Some("gold"),
+        one_unit.clone(),
+    )
+    .await;
     assert_eq!(
         (outsider.status, outsider.code()),
         (403, "membership-required"),
         "{outsider:?}"
     );
-    let too_many = purchase(&client, &base, 
+    let too_many = purchase(
+        &client,
+        &base,
         live,
         Some(&alice.token),
         Some("three"),
@@ -701,11 +725,21 @@ async fn storefront_shows_sales_and_the_gate_refuses_outside_its_rules(backend: 
         200,
     )
     .await;
-    let member = purchase(&client, &base, members, Some(&bob.token), Some("gold"), one_unit.clone()).await;
+    let member = purchase(
+        &client,
+        &base,
+        members,
+        Some(&bob.token),
+        Some("gold"),
+        one_unit.clone(),
+    )
+    .await;
     assert_eq!(member.status, 202, "{member:?}");
 
     // A purchase is accepted at once and can be followed by its buyer only.
-    let bought = purchase(&client, &base, 
+    let bought = purchase(
+        &client,
+        &base,
         live,
         Some(&alice.token),
         Some("first"),
@@ -780,7 +814,15 @@ async fn storefront_shows_sales_and_the_gate_refuses_outside_its_rules(backend: 
 
     // Ended by staff, the gate refuses at once.
     expect_json(app.post_empty(&format!("{path}/end")).await, 200).await;
-    let late = purchase(&client, &base, live, Some(&carol.token), Some("late"), one_unit.clone()).await;
+    let late = purchase(
+        &client,
+        &base,
+        live,
+        Some(&carol.token),
+        Some("late"),
+        one_unit.clone(),
+    )
+    .await;
     assert_eq!((late.status, late.code()), (403, "sale-ended"), "{late:?}");
     assert_eq!(admin_sale(&app, live).await["sold"], 2);
     verified(&app, live).await;
@@ -947,7 +989,7 @@ async fn nobody_buys_more_than_the_limit_and_replays_take_nothing_twice(backend:
             });
         }
     }
-    let answers = rush(&[app.base.clone()], sale, &people, attempts).await;
+    let answers = rush(std::slice::from_ref(&app.base), sale, &people, attempts).await;
     let mut units: BTreeMap<usize, i64> = BTreeMap::new();
     let mut purchases = Vec::new();
     let mut quantity_of = BTreeMap::new();
@@ -1088,7 +1130,7 @@ async fn a_worker_dying_mid_batch_loses_and_duplicates_nothing(backend: Backend)
             quantity: 1,
         })
         .collect();
-    let answers = rush(&[app.base.clone()], sale, &people, attempts).await;
+    let answers = rush(std::slice::from_ref(&app.base), sale, &people, attempts).await;
     assert!(
         answers.iter().all(|(_, _, a)| a.status == 202),
         "{answers:?}"
@@ -1236,7 +1278,7 @@ async fn a_worker_process_killed(backend: Backend) {
             quantity: 1,
         })
         .collect();
-    let answers = rush(&[app.base.clone()], sale, &people, attempts).await;
+    let answers = rush(std::slice::from_ref(&app.base), sale, &people, attempts).await;
     assert!(
         answers.iter().all(|(_, _, a)| a.status == 202),
         "{answers:?}"
@@ -1427,10 +1469,7 @@ async fn unpaid_orders_give_their_units_back_and_they_sell_again(backend: Backen
             });
     assert_eq!(
         statuses,
-        BTreeMap::from([
-            ("cancelled".to_owned(), 1),
-            ("paid".to_owned(), 2)
-        ])
+        BTreeMap::from([("cancelled".to_owned(), 1), ("paid".to_owned(), 2)])
     );
     let report = verified(&app, sale).await;
     assert_eq!(report["returned_units"], 1, "{report:#}");
