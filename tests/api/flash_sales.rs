@@ -31,6 +31,7 @@ both_backends!(
     nobody_buys_more_than_the_limit_and_replays_take_nothing_twice,
     a_worker_dying_mid_batch_loses_and_duplicates_nothing,
     unpaid_orders_give_their_units_back_and_they_sell_again,
+    an_ended_sale_gives_its_unsold_units_back_to_the_sku,
 );
 
 const ADMIN: &str = "/api/v1/admin/flash-sales";
@@ -1474,5 +1475,98 @@ async fn unpaid_orders_give_their_units_back_and_they_sell_again(backend: Backen
     let report = verified(&app, sale).await;
     assert_eq!(report["returned_units"], 1, "{report:#}");
     assert_eq!(report["remaining"], 0, "{report:#}");
+    app.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Closing
+// ---------------------------------------------------------------------------------------
+
+async fn an_ended_sale_gives_its_unsold_units_back_to_the_sku(backend: Backend) {
+    let app = spawn(backend).await;
+    login_as_superuser(&app).await;
+    let (_, sku) = listed_product(&app, "FLASH-END", REGULAR_PRICE, 10).await;
+    let sale = live_sale(&app, sku, 5, 1, json!({"payment_timeout_secs": 600})).await;
+    let people = shoppers(&app, "end", 2).await;
+    let client = rush_client();
+    let mut purchases = Vec::new();
+    for (i, who) in people.iter().enumerate() {
+        let answer = purchase(
+            &client,
+            &app.base,
+            sale,
+            Some(&who.token),
+            Some(&format!("end-{i}")),
+            json!({"quantity": 1}),
+        )
+        .await;
+        assert_eq!(answer.status, 202, "{answer:?}");
+        purchases.push((who.token.clone(), answer.purchase_id()));
+    }
+    let views = wait_ordered(&app.base, &purchases).await;
+    mark_paid(&app, &views[&purchases[0].1]).await;
+    assert_eq!(
+        stock(&app, sku).await["available"],
+        5,
+        "five units set aside"
+    );
+
+    expect_json(app.post_empty(&format!("{ADMIN}/{sale}/end")).await, 200).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let closed = loop {
+        let shown = admin_sale(&app, sale).await;
+        if shown["status"] == "closed" {
+            break shown;
+        }
+        assert!(Instant::now() < deadline, "the sale never closed: {shown}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(closed["released"], 3, "{closed}");
+    let levels = stock(&app, sku).await;
+    assert_eq!(
+        (levels["available"].as_i64(), levels["reserved"].as_i64()),
+        (Some(8), Some(2)),
+        "the three unsold units are back, the two orders keep theirs: {levels}"
+    );
+    let storefront = expect_json(app.get("/api/v1/flash-sales").await, 200).await;
+    assert!(
+        storefront["items"]
+            .as_array()
+            .is_some_and(|items| items.iter().all(|s| s["id"] != sale)),
+        "a closed sale is not on the storefront: {storefront}"
+    );
+    let ledger = expect_json(
+        app.get(&format!(
+            "/api/v1/admin/inventory/{sku}/ledger?kind=flash_release"
+        ))
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(ledger["items"][0]["reserved_delta"], -3, "{ledger}");
+
+    // Cancelling the unpaid order now gives its unit to the SKU, not to the closed sale.
+    let unpaid = views[&purchases[1].1]["order_number"]
+        .as_str()
+        .expect("an order number")
+        .to_owned();
+    let found = order::Entity::find()
+        .filter(order::Column::Number.eq(unpaid.as_str()))
+        .one(app.state().db.writer())
+        .await
+        .expect("cannot read the order")
+        .expect("the order is missing");
+    expect_json(
+        app.post(
+            &format!("/api/v1/admin/orders/{}/cancel", found.id),
+            &json!({"reason": "customer called"}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(stock(&app, sku).await["available"], 9);
+    let report = verified(&app, sale).await;
+    assert_eq!(report["ordered_units"], 1, "{report:#}");
     app.shutdown().await;
 }
