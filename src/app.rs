@@ -62,6 +62,8 @@ pub struct App {
     pub media: MediaStore,
     /// The payment gateways configured for this shop.
     pub gateways: crate::payments::gateway::Gateways,
+    /// Open flash sales as this process last read them.
+    pub flash_sales: crate::flash::service::LocalSales,
     openapi: OpenApi,
     /// The API routes, built once with `openapi` so the two always agree.
     routes: Router<AppState>,
@@ -212,6 +214,7 @@ impl App {
             catalog,
             media,
             gateways,
+            flash_sales: Default::default(),
             openapi: doc,
             routes,
             metrics: telemetry::metrics_handle(),

@@ -2,6 +2,7 @@
 //! purchase through the gate, poll), and what a cancelled sale order gives back.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -281,6 +282,7 @@ async fn validate(db: &impl ConnectionTrait, f: &Fields, sku: &sku::Model) -> Ap
 
 /// Drops the cached list of open sales, so every instance reads the change.
 pub async fn forget_open_sales(state: &AppState) {
+    state.flash_sales.clear();
     if let Err(err) = state.kv.delete(OPEN_SALES_KEY).await {
         tracing::warn!(error = %err, "cannot drop the cached flash-sale list");
     }
@@ -532,14 +534,50 @@ pub async fn delete(state: &AppState, actor: &Actor<'_>, id: i64) -> ApiResult<(
 
 /// A sale the storefront may show or sell, as cached for every instance.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct OpenSale {
+pub struct OpenSale {
     view: StorefrontFlashSale,
     membership_level_id: Option<i64>,
 }
 
-/// Sales not yet closed, from the key-value store (shared by every instance); a miss
-/// reads the database once.
-async fn open_sales(state: &AppState) -> ApiResult<Vec<OpenSale>> {
+/// This process's copy of the open sales, kept for `LOCAL_TTL`, so a purchase attempt
+/// costs no round trip for them; staff changes reach every instance within that time
+/// (the gate itself always has the current window).
+#[derive(Default)]
+pub struct LocalSales(std::sync::Mutex<Option<(std::time::Instant, Arc<Vec<OpenSale>>)>>);
+
+const LOCAL_TTL: Duration = Duration::from_secs(1);
+
+impl LocalSales {
+    fn get(&self) -> Option<Arc<Vec<OpenSale>>> {
+        let cached = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        cached
+            .as_ref()
+            .filter(|(at, _)| at.elapsed() < LOCAL_TTL)
+            .map(|(_, sales)| sales.clone())
+    }
+
+    fn put(&self, sales: Arc<Vec<OpenSale>>) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((std::time::Instant::now(), sales));
+    }
+
+    fn clear(&self) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+}
+
+/// Sales not yet closed: this process's copy, else the key-value store's (shared by every
+/// instance), else the database's.
+async fn open_sales(state: &AppState) -> ApiResult<Arc<Vec<OpenSale>>> {
+    if let Some(sales) = state.flash_sales.get() {
+        return Ok(sales);
+    }
+    let sales = Arc::new(shared_open_sales(state).await?);
+    state.flash_sales.put(sales.clone());
+    Ok(sales)
+}
+
+async fn shared_open_sales(state: &AppState) -> ApiResult<Vec<OpenSale>> {
     if let Some(bytes) = state.kv.get(OPEN_SALES_KEY).await?
         && let Ok(sales) = serde_json::from_slice(&bytes)
     {
@@ -618,8 +656,8 @@ async fn storefront_view(
 pub async fn storefront_list(state: &AppState) -> ApiResult<StorefrontFlashSales> {
     let now = Utc::now();
     let mut items = Vec::new();
-    for sale in open_sales(state).await? {
-        if let Some(view) = storefront_view(state, &sale, now).await? {
+    for sale in open_sales(state).await?.iter() {
+        if let Some(view) = storefront_view(state, sale, now).await? {
             items.push(view);
         }
     }
@@ -708,7 +746,12 @@ pub async fn purchase(
         )
         .with_code("invalid-idempotency-key"));
     }
-    let sales = open_sales(state).await?;
+    let mut sales = open_sales(state).await?;
+    if !sales.iter().any(|s| s.view.id == sale_id) {
+        // Perhaps scheduled since this process last looked.
+        state.flash_sales.clear();
+        sales = open_sales(state).await?;
+    }
     let Some(sale) = sales.iter().find(|s| s.view.id == sale_id) else {
         // Closed sales are not cached; say so rather than pretend it never existed.
         let sale = find(state.db.reader(), sale_id).await?;

@@ -78,7 +78,7 @@ impl Report {
             ("oversold", self.oversold),
         ];
         for (name, value) in rows {
-            out.push_str(&format!("  {name:<24}{value}\n"));
+            out.push_str(&format!("  {name:<26}{value}\n"));
         }
         for (name, value) in [
             ("stream entries", self.stream_entries),
@@ -90,7 +90,7 @@ impl Report {
             ("duplicate orders", self.duplicate_orders),
             ("customers over the limit", self.over_limit_customers),
         ] {
-            out.push_str(&format!("  {name:<24}{value}\n"));
+            out.push_str(&format!("  {name:<26}{value}\n"));
         }
         for note in &self.notes {
             out.push_str(&format!("note: {note}\n"));

@@ -63,6 +63,7 @@ pub async fn edit(
         &[OrderStatus::PendingPayment],
         "edited (only unpaid orders can be)",
     )?;
+    refuse_flash_sale_order(&o, "edited")?;
     let before = Totals::from(&o);
     let old_lines = service::lines(&txn, o.id).await?;
     let mut working: BTreeMap<i64, Working> = old_lines
@@ -346,6 +347,21 @@ async fn shipping_fee(db: &impl ConnectionTrait, o: &order::Model, weight_grams:
 /// address and status; line discounts and adjustments are shared out in proportion, and
 /// the order-level charges (shipping, packaging, gift certificates) stay on the original,
 /// so the totals of all the orders add up to the original total.
+/// A flash-sale order holds units of the sale's allotment, which its sale gives back on
+/// cancellation; changing its lines would break that count.
+fn refuse_flash_sale_order(o: &order::Model, action: &str) -> ApiResult<()> {
+    match o.flash_sale_id {
+        Some(sale) => Err(ApiError::conflict(
+            "flash-sale-order",
+            format!(
+                "order {} was bought in flash sale {sale} and cannot be {action}; cancel it instead",
+                o.number
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 pub async fn split(state: &AppState, id: i64, req: SplitOrder, by: By) -> ApiResult<SplitResult> {
     let now = Utc::now();
     let txn = state.db.begin().await?;
@@ -356,6 +372,7 @@ pub async fn split(state: &AppState, id: i64, req: SplitOrder, by: By) -> ApiRes
         &[OrderStatus::PendingPayment, OrderStatus::Paid],
         "split",
     )?;
+    refuse_flash_sale_order(&o, "split")?;
     if !service::shipments_of(&txn, o.id).await?.is_empty() {
         return Err(ApiError::conflict(
             "has-shipments",

@@ -68,6 +68,10 @@ both_stores!(
     concurrent_script_runs_are_atomic,
     concurrent_increments_are_atomic,
     ping_answers,
+    streams_deliver_each_entry_to_one_consumer_of_a_group,
+    idle_pending_entries_pass_to_another_consumer,
+    a_group_on_a_missing_stream_starts_empty,
+    concurrent_appends_and_readers_see_each_entry_once,
 );
 
 fn text(value: Option<Vec<u8>>) -> Option<String> {
@@ -533,4 +537,284 @@ async fn redis_prefixes_share_and_isolate() {
         assert_eq!(first.kind(), "redis");
     })
     .await
+}
+
+// ---------------------------------------------------------------------------------------
+// Streams with consumer groups
+// ---------------------------------------------------------------------------------------
+
+/// Appends an entry with the given fields (name, value, name, value, …) to `KEYS[1]` and
+/// returns its id, as the flash-sale gate appends purchases.
+static STREAM_APPEND: Script = Script {
+    name: "test-stream-append",
+    lua: "return redis.call('XADD', KEYS[1], '*', unpack(ARGV))",
+    native: |ks, keys, args| {
+        let fields = args
+            .chunks(2)
+            .map(|pair| (pair[0].clone(), pair.get(1).cloned().unwrap_or_default()))
+            .collect();
+        ScriptValue::Text(ks.stream_add(&keys[0], fields))
+    },
+};
+
+async fn append(kv: &Arc<dyn KeyValue>, stream: &str, n: usize) -> String {
+    let value = kv
+        .eval(
+            &STREAM_APPEND,
+            &[stream],
+            &args(&["n", &n.to_string(), "kind", "test"]),
+        )
+        .await
+        .expect("the append script failed");
+    match value {
+        ScriptValue::Text(id) => id,
+        other => panic!("the append script returned {other:?}, not an id"),
+    }
+}
+
+fn ids(entries: &[bazaar::platform::cache::StreamEntry]) -> Vec<String> {
+    entries.iter().map(|e| e.id.clone()).collect()
+}
+
+async fn streams_deliver_each_entry_to_one_consumer_of_a_group(kv: Arc<dyn KeyValue>) {
+    let mut appended = Vec::new();
+    for n in 0..5 {
+        appended.push(append(&kv, "orders", n).await);
+    }
+    let all = kv
+        .stream_entries("orders")
+        .await
+        .expect("cannot list the stream");
+    assert_eq!(
+        ids(&all),
+        appended,
+        "entries are kept in the order appended"
+    );
+    assert_eq!(all[3].field("n"), Some("3"));
+    assert_eq!(all[3].field("kind"), Some("test"));
+    assert_eq!(all[3].field("missing"), None);
+
+    // Each entry goes to one consumer of the group.
+    let a = kv
+        .stream_read("orders", "workers", "a", 3)
+        .await
+        .expect("a cannot read");
+    let b = kv
+        .stream_read("orders", "workers", "b", 10)
+        .await
+        .expect("b cannot read");
+    assert_eq!(ids(&a), appended[..3]);
+    assert_eq!(ids(&b), appended[3..]);
+    assert!(
+        kv.stream_read("orders", "workers", "b", 10)
+            .await
+            .expect("b cannot read")
+            .is_empty(),
+        "nothing is delivered twice"
+    );
+    let state = kv
+        .stream_group("orders", "workers")
+        .await
+        .expect("cannot read the group")
+        .expect("the group exists");
+    assert_eq!(state.last_delivered.as_deref(), Some(appended[4].as_str()));
+    assert_eq!(
+        state.pending, appended,
+        "delivered entries wait for their ack"
+    );
+
+    // Acknowledged entries leave the pending list; acknowledging again changes nothing.
+    kv.stream_ack("orders", "workers", &ids(&b))
+        .await
+        .expect("cannot acknowledge");
+    kv.stream_ack("orders", "workers", &ids(&b))
+        .await
+        .expect("a repeated ack failed");
+    let state = kv
+        .stream_group("orders", "workers")
+        .await
+        .expect("cannot read the group")
+        .expect("the group exists");
+    assert_eq!(state.pending, appended[..3]);
+
+    // A new entry goes to whoever reads next; another group reads the stream from its start.
+    let sixth = append(&kv, "orders", 5).await;
+    let next = kv
+        .stream_read("orders", "workers", "a", 10)
+        .await
+        .expect("a cannot read");
+    assert_eq!(ids(&next), [sixth]);
+    let audit = kv
+        .stream_read("orders", "audit", "x", 100)
+        .await
+        .expect("the second group cannot read");
+    assert_eq!(audit.len(), 6, "groups are independent");
+    assert_eq!(
+        kv.stream_entries("orders")
+            .await
+            .expect("cannot list")
+            .len(),
+        6,
+        "reading and acknowledging remove nothing from the stream"
+    );
+}
+
+async fn idle_pending_entries_pass_to_another_consumer(kv: Arc<dyn KeyValue>) {
+    let mut appended = Vec::new();
+    for n in 0..3 {
+        appended.push(append(&kv, "jobs", n).await);
+    }
+    let taken = kv
+        .stream_read("jobs", "workers", "doomed", 10)
+        .await
+        .expect("cannot read");
+    assert_eq!(taken.len(), 3);
+    // The consumer dies without acknowledging. Entries are not taken from a live consumer.
+    assert!(
+        kv.stream_claim("jobs", "workers", "rescuer", Duration::from_secs(30), 10)
+            .await
+            .expect("cannot claim")
+            .is_empty(),
+        "entries were claimed before they were idle"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let first = kv
+        .stream_claim("jobs", "workers", "rescuer", Duration::from_millis(200), 2)
+        .await
+        .expect("cannot claim");
+    assert_eq!(ids(&first), appended[..2], "oldest first, at most `count`");
+    assert_eq!(
+        first[1].field("n"),
+        Some("1"),
+        "a claimed entry keeps its fields"
+    );
+    let rest = kv
+        .stream_claim("jobs", "workers", "rescuer", Duration::from_millis(200), 10)
+        .await
+        .expect("cannot claim");
+    assert_eq!(
+        ids(&rest),
+        appended[2..],
+        "entries just claimed are not idle: only the last one is left"
+    );
+    // Still pending, now for the rescuer, until acknowledged.
+    let state = kv
+        .stream_group("jobs", "workers")
+        .await
+        .expect("cannot read the group")
+        .expect("the group exists");
+    assert_eq!(state.pending, appended);
+    kv.stream_ack("jobs", "workers", &appended)
+        .await
+        .expect("cannot acknowledge");
+    let state = kv
+        .stream_group("jobs", "workers")
+        .await
+        .expect("cannot read the group")
+        .expect("the group exists");
+    assert!(state.pending.is_empty(), "{state:?}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        kv.stream_claim("jobs", "workers", "late", Duration::from_millis(200), 10)
+            .await
+            .expect("cannot claim")
+            .is_empty(),
+        "acknowledged entries are never claimed"
+    );
+}
+
+async fn a_group_on_a_missing_stream_starts_empty(kv: Arc<dyn KeyValue>) {
+    assert_eq!(
+        kv.stream_group("nothing", "workers")
+            .await
+            .expect("cannot read the group"),
+        None
+    );
+    assert!(
+        kv.stream_entries("nothing")
+            .await
+            .expect("cannot list")
+            .is_empty()
+    );
+    assert!(
+        kv.stream_claim("nothing", "workers", "a", Duration::ZERO, 10)
+            .await
+            .expect("claiming from no group failed")
+            .is_empty()
+    );
+    assert!(
+        kv.stream_read("nothing", "workers", "a", 10)
+            .await
+            .expect("cannot read")
+            .is_empty()
+    );
+    let state = kv
+        .stream_group("nothing", "workers")
+        .await
+        .expect("cannot read the group")
+        .expect("reading created the group");
+    assert_eq!(state.last_delivered, None);
+    assert!(state.pending.is_empty());
+    // Entries appended after the group was made are delivered to it.
+    let id = append(&kv, "nothing", 1).await;
+    let read = kv
+        .stream_read("nothing", "workers", "a", 10)
+        .await
+        .expect("cannot read");
+    assert_eq!(ids(&read), [id]);
+    // Deleting the key removes the stream.
+    assert!(kv.delete("nothing").await.expect("cannot delete"));
+    assert!(
+        kv.stream_entries("nothing")
+            .await
+            .expect("cannot list")
+            .is_empty()
+    );
+}
+
+async fn concurrent_appends_and_readers_see_each_entry_once(kv: Arc<dyn KeyValue>) {
+    let appends: Vec<_> = (0..200)
+        .map(|n| {
+            let kv = kv.clone();
+            tokio::spawn(async move { append(&kv, "rush", n).await })
+        })
+        .collect();
+    let mut appended = BTreeSet::new();
+    for task in appends {
+        appended.insert(task.await.expect("an append task panicked"));
+    }
+    assert_eq!(appended.len(), 200, "every append has an id of its own");
+    let readers: Vec<_> = (0..4)
+        .map(|r| {
+            let kv = kv.clone();
+            tokio::spawn(async move {
+                let mut got = Vec::new();
+                loop {
+                    let batch = kv
+                        .stream_read("rush", "workers", &format!("r{r}"), 7)
+                        .await
+                        .expect("cannot read");
+                    if batch.is_empty() {
+                        return got;
+                    }
+                    kv.stream_ack("rush", "workers", &ids(&batch))
+                        .await
+                        .expect("cannot acknowledge");
+                    got.extend(ids(&batch));
+                }
+            })
+        })
+        .collect();
+    let mut delivered = Vec::new();
+    for reader in readers {
+        delivered.extend(reader.await.expect("a reader panicked"));
+    }
+    assert_eq!(delivered.len(), 200, "nothing delivered twice or lost");
+    assert_eq!(delivered.into_iter().collect::<BTreeSet<_>>(), appended);
+    let state = kv
+        .stream_group("rush", "workers")
+        .await
+        .expect("cannot read the group")
+        .expect("the group exists");
+    assert!(state.pending.is_empty());
 }

@@ -10,6 +10,7 @@ mod cli;
 mod content;
 mod conventions;
 mod customers;
+mod flash_sales;
 mod gateways;
 mod gift_certificates;
 mod hotcache;
