@@ -1017,7 +1017,8 @@ impl Bench<'_> {
             if body["status"] == "cancelled" {
                 return Ok(None);
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            // Four times as eager as the answer's `Retry-After: 1` asks.
+            tokio::time::sleep(Duration::from_millis(250)).await;
         }
         Ok(None)
     }

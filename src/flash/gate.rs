@@ -461,8 +461,17 @@ pub async fn bought(kv: &dyn KeyValue, sale_id: i64, customer_id: i64) -> anyhow
     int(kv, &key(sale_id, &format!("bought:{customer_id}"))).await
 }
 
-/// A purchase the gate accepted: `(customer, quantity)`.
-pub async fn accepted(kv: &dyn KeyValue, purchase_id: &str) -> anyhow::Result<Option<(i64, i64)>> {
+/// A purchase the gate accepted, as its record says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub customer_id: i64,
+    pub quantity: i64,
+    /// Set once the order is made, so polls of pending purchases need no database.
+    pub order_number: Option<String>,
+}
+
+/// The gate's record of a purchase, if it has one.
+pub async fn record(kv: &dyn KeyValue, purchase_id: &str) -> anyhow::Result<Option<Record>> {
     let Some(sale_id) = sale_of(purchase_id) else {
         return Ok(None);
     };
@@ -473,8 +482,43 @@ pub async fn accepted(kv: &dyn KeyValue, purchase_id: &str) -> anyhow::Result<Op
         return Ok(None);
     };
     let value = String::from_utf8_lossy(&value);
-    let (customer, qty) = value.split_once(' ').context("malformed purchase record")?;
-    Ok(Some((customer.parse()?, qty.parse()?)))
+    let mut parts = value.split(' ');
+    let (Some(customer), Some(qty)) = (parts.next(), parts.next()) else {
+        anyhow::bail!("malformed purchase record {value:?}");
+    };
+    Ok(Some(Record {
+        customer_id: customer.parse()?,
+        quantity: qty.parse()?,
+        order_number: parts.next().map(str::to_owned),
+    }))
+}
+
+/// Notes the order a purchase became in its record.
+pub async fn note_order(
+    kv: &dyn KeyValue,
+    sale: &flash_sale::Model,
+    purchase_id: &str,
+    record: &Record,
+) -> anyhow::Result<()> {
+    let ttl = (sale.ends_at.timestamp_millis() - now_ms()).max(0) + KEEP_AFTER_END_MS;
+    let value = format!(
+        "{} {} {}",
+        record.customer_id,
+        record.quantity,
+        record.order_number.as_deref().unwrap_or_default()
+    );
+    kv.set(
+        &key(sale.id, &format!("purchase:{purchase_id}")),
+        value.trim_end().as_bytes(),
+        Some(Duration::from_millis(ttl as u64)),
+    )
+    .await
+}
+
+/// When the gate accepted a purchase (its id is a ULID).
+pub fn accepted_at(purchase_id: &str) -> Option<SystemTime> {
+    let (_, ulid) = purchase_id.split_once('-')?;
+    ulid::Ulid::from_string(ulid).ok().map(|u| u.datetime())
 }
 
 #[cfg(test)]

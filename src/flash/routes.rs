@@ -162,7 +162,8 @@ pub async fn purchase(
     ))
 }
 
-/// Where a purchase stands: pending, ordered (with the order number) or cancelled.
+/// Where a purchase stands: pending, ordered (with the order number) or cancelled. A
+/// pending answer carries `Retry-After: 1`.
 #[utoipa::path(get, path = "/flash-sales/purchases/{purchase_id}", tag = "flash-sales",
     params(("purchase_id" = String, Path)),
     responses((status = 200, body = Purchase), (status = 404)))]
@@ -170,10 +171,10 @@ pub async fn get_purchase(
     State(state): State<AppState>,
     CurrentCustomer(customer): CurrentCustomer,
     Path(purchase_id): Path<String>,
-) -> ApiResult<Json<Purchase>> {
-    Ok(Json(
-        service::poll(&state, customer.customer_id, &purchase_id).await?,
-    ))
+) -> ApiResult<impl IntoResponse> {
+    let purchase = service::poll(&state, customer.customer_id, &purchase_id).await?;
+    let retry = (purchase.status == "pending").then_some([(header::RETRY_AFTER, "1")]);
+    Ok((retry, Json(purchase)))
 }
 
 pub fn admin_router() -> ApiRouter {

@@ -229,7 +229,7 @@ async fn create_orders(state: &AppState, sale_id: i64, accepted: &[Accepted]) ->
         .await?
         .ok_or_else(|| ApiError::internal("a flash sale's product is gone"))?;
     let now = Utc::now();
-    let mut made = 0;
+    let mut made = Vec::new();
     for a in accepted {
         let accepted_at = a
             .stream_id
@@ -362,14 +362,31 @@ async fn create_orders(state: &AppState, sale_id: i64, accepted: &[Accepted]) ->
             },
         )
         .await?;
-        made += 1;
+        made.push((
+            a.purchase_id.clone(),
+            gate::Record {
+                customer_id: a.customer_id,
+                quantity: a.quantity,
+                order_number: Some(created.number.clone()),
+            },
+        ));
     }
     txn.commit().await?;
-    if made > 0 {
-        metrics::counter!("orders_placed_total").increment(made as u64);
-        tracing::info!(sale = sale_id, orders = made, "flash-sale orders placed");
+    for (purchase_id, record) in &made {
+        // Best effort: a poll that finds no order number asks the database after a while.
+        if let Err(err) = gate::note_order(state.kv.as_ref(), &sale, purchase_id, record).await {
+            tracing::warn!(purchase = %purchase_id, error = %err, "cannot note the order at the gate");
+        }
     }
-    Ok(made)
+    if !made.is_empty() {
+        metrics::counter!("orders_placed_total").increment(made.len() as u64);
+        tracing::info!(
+            sale = sale_id,
+            orders = made.len(),
+            "flash-sale orders placed"
+        );
+    }
+    Ok(made.len())
 }
 
 async fn set_status(db: &impl ConnectionTrait, purchase_id: &str, status: &str) -> ApiResult<()> {
