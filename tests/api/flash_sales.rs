@@ -1112,6 +1112,36 @@ async fn nobody_buys_more_than_the_limit_and_replays_take_nothing_twice(backend:
 // 5 and 6. Workers that die
 // ---------------------------------------------------------------------------------------
 
+/// A live sale of `units` units, limit 1, that `units` new customers buy one each of;
+/// returns the SKU, the sale and each purchase as (token, purchase id).
+async fn each_buys_one(
+    app: &TestApp,
+    code: &str,
+    tag: &str,
+    units: usize,
+) -> (i64, i64, Vec<(String, String)>) {
+    let (_, sku) = listed_product(app, code, REGULAR_PRICE, 50).await;
+    let sale = live_sale(app, sku, units as i64, 1, json!({})).await;
+    let people = shoppers(app, tag, units).await;
+    let attempts = (0..units)
+        .map(|n| Attempt {
+            shopper: n,
+            key: format!("{tag}-{n}"),
+            quantity: 1,
+        })
+        .collect();
+    let answers = rush(std::slice::from_ref(&app.base), sale, &people, attempts).await;
+    assert!(
+        answers.iter().all(|(_, _, a)| a.status == 202),
+        "{answers:?}"
+    );
+    let purchases = answers
+        .iter()
+        .map(|(s, _, a)| (people[*s].token.clone(), a.purchase_id()))
+        .collect();
+    (sku, sale, purchases)
+}
+
 async fn a_worker_dying_mid_batch_loses_and_duplicates_nothing(backend: Backend) {
     const UNITS: usize = 20;
     // No workers of its own: the test plays them.
@@ -1121,25 +1151,7 @@ async fn a_worker_dying_mid_batch_loses_and_duplicates_nothing(backend: Backend)
     })
     .await;
     login_as_superuser(&app).await;
-    let (_, sku) = listed_product(&app, "FLASH-KILL", REGULAR_PRICE, 50).await;
-    let sale = live_sale(&app, sku, UNITS as i64, 1, json!({})).await;
-    let people = shoppers(&app, "kill", UNITS).await;
-    let attempts = (0..UNITS)
-        .map(|n| Attempt {
-            shopper: n,
-            key: format!("kill-{n}"),
-            quantity: 1,
-        })
-        .collect();
-    let answers = rush(std::slice::from_ref(&app.base), sale, &people, attempts).await;
-    assert!(
-        answers.iter().all(|(_, _, a)| a.status == 202),
-        "{answers:?}"
-    );
-    let purchases: Vec<(String, String)> = answers
-        .iter()
-        .map(|(s, _, a)| (people[*s].token.clone(), a.purchase_id()))
-        .collect();
+    let (sku, sale, purchases) = each_buys_one(&app, "FLASH-KILL", "kill", UNITS).await;
 
     // A worker takes the batch, orders half of it, and dies before acknowledging.
     let doomed = Consumer::new(app.state().clone(), "doomed");
@@ -1269,25 +1281,7 @@ async fn a_worker_process_killed(backend: Backend) {
     // The test app only answers purchases; the processes below make the orders.
     let app = spawn_with(backend, |c| c.flash_sales.workers = 0).await;
     login_as_superuser(&app).await;
-    let (_, sku) = listed_product(&app, "FLASH-PROC", REGULAR_PRICE, 50).await;
-    let sale = live_sale(&app, sku, UNITS as i64, 1, json!({})).await;
-    let people = shoppers(&app, "proc", UNITS).await;
-    let attempts = (0..UNITS)
-        .map(|n| Attempt {
-            shopper: n,
-            key: format!("proc-{n}"),
-            quantity: 1,
-        })
-        .collect();
-    let answers = rush(std::slice::from_ref(&app.base), sale, &people, attempts).await;
-    assert!(
-        answers.iter().all(|(_, _, a)| a.status == 202),
-        "{answers:?}"
-    );
-    let purchases: Vec<(String, String)> = answers
-        .iter()
-        .map(|(s, _, a)| (people[*s].token.clone(), a.purchase_id()))
-        .collect();
+    let (sku, sale, purchases) = each_buys_one(&app, "FLASH-PROC", "proc", UNITS).await;
 
     // A worker process commits its first batch of orders and dies before acknowledging.
     let dir = tempfile::tempdir().expect("no temp dir");
