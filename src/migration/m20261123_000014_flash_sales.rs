@@ -84,6 +84,10 @@ impl MigrationTrait for Migration {
         manager
             .create_index(index("flash_sale_purchases", &["order_id"], true))
             .await?;
+        // Housekeeping looks for purchases whose units are on their way back, every sale at once.
+        manager
+            .create_index(index("flash_sale_purchases", &["status"], false))
+            .await?;
         manager
             .alter_table(
                 Table::alter()
