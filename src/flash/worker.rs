@@ -442,11 +442,6 @@ pub async fn give_back_returned(state: &AppState) -> ApiResult<usize> {
     Ok(done)
 }
 
-/// Units of every purchase the database has recorded for a sale.
-async fn recorded_units(db: &impl ConnectionTrait, sale_id: i64) -> ApiResult<i64> {
-    Ok(service::ledger_of(db, sale_id).await?.accepted)
-}
-
 /// Closes sales that have ended and whose every accepted purchase is recorded: the unsold
 /// units (and those of cancelled orders) go back to the SKU through the ledger.
 pub async fn close_ended(state: &AppState) -> ApiResult<usize> {
@@ -462,7 +457,8 @@ pub async fn close_ended(state: &AppState) -> ApiResult<usize> {
             service::prime(state, &sale).await?;
             continue;
         };
-        if g.accepted != recorded_units(state.db.writer(), sale.id).await? {
+        let recorded = service::ledger_of(state.db.writer(), sale.id).await?;
+        if g.accepted != recorded.accepted {
             // Purchases still on their way to becoming orders.
             continue;
         }
@@ -471,7 +467,6 @@ pub async fn close_ended(state: &AppState) -> ApiResult<usize> {
         if sale.status != OPEN || sale.ends_at > now - CLOSE_GRACE {
             continue;
         }
-        let ledger = service::ledger_of(&txn, sale.id).await?;
         let holding: i64 = purchase::Entity::find()
             .select_only()
             .column(purchase::Column::Quantity)
@@ -514,7 +509,7 @@ pub async fn close_ended(state: &AppState) -> ApiResult<usize> {
             sale = sale.id,
             sold = holding,
             released = unsold,
-            accepted = ledger.accepted,
+            accepted = recorded.accepted,
             "flash sale closed"
         );
         closed += 1;
