@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sea_orm::ActiveValue::Set;
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, Func};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
     QuerySelect,
@@ -126,32 +126,63 @@ async fn sku_and_product(
     Ok(p.map(|p| (s, p)))
 }
 
+/// The SKU and product of each of `sku_ids`, in two queries, for lists of sales.
+async fn skus_and_products(
+    db: &impl ConnectionTrait,
+    sku_ids: impl IntoIterator<Item = i64>,
+) -> ApiResult<HashMap<i64, (sku::Model, product::Model)>> {
+    let skus = sku::Entity::find()
+        .filter(sku::Column::Id.is_in(sku_ids))
+        .all(db)
+        .await?;
+    let products: HashMap<i64, product::Model> = product::Entity::find()
+        .filter(product::Column::Id.is_in(skus.iter().map(|s| s.product_id)))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|p| (p.id, p))
+        .collect();
+    Ok(skus
+        .into_iter()
+        .filter_map(|s| {
+            let p = products.get(&s.product_id).cloned();
+            p.map(|p| (s.id, (s, p)))
+        })
+        .collect())
+}
+
+/// Units ordered (and not given back) per sale, summed by the database.
 async fn sold_units(db: &impl ConnectionTrait, sale_ids: &[i64]) -> ApiResult<HashMap<i64, i64>> {
     let rows: Vec<(i64, i64)> = purchase::Entity::find()
         .select_only()
         .column(purchase::Column::FlashSaleId)
-        .column(purchase::Column::Quantity)
+        .column_as(
+            Expr::expr(Func::cast_as(
+                Func::sum(Expr::col(purchase::Column::Quantity)),
+                "BIGINT",
+            )),
+            "sold",
+        )
         .filter(purchase::Column::FlashSaleId.is_in(sale_ids.iter().copied()))
         .filter(purchase::Column::Status.eq(ORDERED))
+        .group_by(purchase::Column::FlashSaleId)
         .into_tuple()
         .all(db)
         .await?;
-    let mut sold = HashMap::new();
-    for (id, qty) in rows {
-        *sold.entry(id).or_default() += qty;
-    }
-    Ok(sold)
+    Ok(rows.into_iter().collect())
 }
 
 async fn views(state: &AppState, sales: Vec<flash_sale::Model>) -> ApiResult<Vec<FlashSale>> {
     let db = state.db.reader();
     let ids: Vec<i64> = sales.iter().map(|s| s.id).collect();
     let sold = sold_units(db, &ids).await?;
+    let items = skus_and_products(db, sales.iter().map(|s| s.sku_id)).await?;
     let now = Utc::now();
     let mut out = Vec::with_capacity(sales.len());
     for sale in sales {
-        let (s, p) = sku_and_product(db, sale.sku_id)
-            .await?
+        let (s, p) = items
+            .get(&sale.sku_id)
+            .cloned()
             .ok_or_else(|| ApiError::internal("a flash sale's SKU is gone"))?;
         let sold = sold.get(&sale.id).copied().unwrap_or(0);
         let remaining = if sale.status == CLOSED {
@@ -589,9 +620,10 @@ async fn shared_open_sales(state: &AppState) -> ApiResult<Vec<OpenSale>> {
         .order_by_asc(flash_sale::Column::StartsAt)
         .all(db)
         .await?;
+    let items = skus_and_products(db, rows.iter().map(|s| s.sku_id)).await?;
     let mut sales = Vec::with_capacity(rows.len());
     for sale in rows {
-        let Some((s, p)) = sku_and_product(db, sale.sku_id).await? else {
+        let Some((s, p)) = items.get(&sale.sku_id).cloned() else {
             continue;
         };
         sales.push(OpenSale {

@@ -514,6 +514,8 @@ async fn staff_schedule_edit_and_withdraw_sales_with_stock_carved_out(backend: B
     let list = expect_json(app.get(ADMIN).await, 200).await;
     assert_eq!(list["total"], 1, "{list}");
     assert_eq!(list["items"][0]["id"], id);
+    assert_eq!(list["items"][0]["sku_code"], "FLASH-ADM");
+    assert_eq!(list["items"][0]["title"], product["title"]);
     assert_eq!(admin_sale(&app, id).await["name"], "Midnight mugs");
     expect_problem(app.get(&format!("{ADMIN}/999999")).await, 404, "not-found").await;
 
