@@ -14,6 +14,8 @@ use base64::engine::general_purpose::STANDARD;
 use jsonwebtoken::jwk::{Jwk, JwkSet, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 
+use super::tokens::VerifiedTokens;
+
 /// One signing key and its public half.
 pub struct SigningKey {
     pub kid: String,
@@ -39,6 +41,8 @@ pub struct KeyRing {
     loaded: RwLock<Loaded>,
     /// When an unknown `kid` last made us re-read the directory.
     last_reload: Mutex<Instant>,
+    /// Tokens these keys verified, so each is checked once.
+    pub(super) verified: VerifiedTokens,
 }
 
 impl KeyRing {
@@ -55,6 +59,7 @@ impl KeyRing {
                 listing: Vec::new(),
             }),
             last_reload: Mutex::new(Instant::now()),
+            verified: VerifiedTokens::default(),
         };
         ring.reload()?;
         Ok(ring)

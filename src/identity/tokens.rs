@@ -3,6 +3,8 @@
 //! A refresh token is single use: each refresh returns a new one in the same family. A
 //! token presented twice means it leaked, so the whole family is revoked.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -10,6 +12,7 @@ use jsonwebtoken::{Algorithm, Header, Validation};
 use sea_orm::ActiveValue::Set;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use super::entity::refresh_token;
 use super::keys::KeyRing;
@@ -135,19 +138,75 @@ pub async fn verify_access_token(
 }
 
 fn decode(keys: &KeyRing, config: &TokensConfig, token: &str) -> Option<Claims> {
+    let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+    let now = Utc::now().timestamp();
+    if let Some(claims) = keys
+        .verified
+        .get(&digest, now, |kid| keys.verification_key(kid).is_some())
+    {
+        return Some(claims);
+    }
     let header = jsonwebtoken::decode_header(token).ok()?;
     if header.alg != Algorithm::RS256 {
         return None;
     }
-    let key = keys.verification_key(header.kid.as_deref()?)?;
+    let kid = header.kid?;
+    let key = keys.verification_key(&kid)?;
     let mut validation = Validation::new(Algorithm::RS256);
     validation.leeway = LEEWAY_SECS;
     validation.set_issuer(&[&config.issuer]);
     validation.set_audience(&[&config.audience]);
     validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
-    jsonwebtoken::decode::<Claims>(token, &key.decoding, &validation)
-        .ok()
-        .map(|data| data.claims)
+    let claims = jsonwebtoken::decode::<Claims>(token, &key.decoding, &validation)
+        .ok()?
+        .claims;
+    keys.verified.put(digest, kid, claims.clone(), now);
+    Some(claims)
+}
+
+/// Access tokens whose signature and claims already verified, by the SHA-256 of their
+/// text. A client sends one token with every request for its lifetime, and the RSA check
+/// is the costliest step of a bearer request (a fifth of the server's CPU in a flash-sale
+/// rush), so it runs once per token per instance. Every hit checks the expiry and the
+/// signing key's liveness again; the caller checks revocation every time.
+#[derive(Default)]
+pub struct VerifiedTokens(Mutex<HashMap<[u8; 32], Arc<Verified>>>);
+
+struct Verified {
+    kid: String,
+    claims: Claims,
+}
+
+/// Bounds the memory to some tens of megabytes (a token and its claims take under 1 KiB).
+const MAX_VERIFIED: usize = 50_000;
+
+impl VerifiedTokens {
+    /// The claims of a token verified before, if it is still unexpired at `now` (seconds)
+    /// and its key still `live`; otherwise forgets it.
+    fn get(&self, digest: &[u8; 32], now: i64, live: impl Fn(&str) -> bool) -> Option<Claims> {
+        let hit = self.map().get(digest).cloned()?;
+        if hit.claims.exp + LEEWAY_SECS as i64 >= now && live(&hit.kid) {
+            return Some(hit.claims.clone());
+        }
+        self.map().remove(digest);
+        None
+    }
+
+    /// Remembers a verified token; when full, drops the expired ones, or all of them.
+    fn put(&self, digest: [u8; 32], kid: String, claims: Claims, now: i64) {
+        let mut map = self.map();
+        if map.len() >= MAX_VERIFIED {
+            map.retain(|_, v| v.claims.exp + LEEWAY_SECS as i64 >= now);
+            if map.len() >= MAX_VERIFIED {
+                map.clear();
+            }
+        }
+        map.insert(digest, Arc::new(Verified { kid, claims }));
+    }
+
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Arc<Verified>>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 fn revoked_key(jti: &str) -> String {
@@ -294,4 +353,102 @@ pub async fn revoke(
         }
         _ => Revoked::Nothing,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ring() -> (tempfile::TempDir, KeyRing) {
+        let dir = tempfile::tempdir().unwrap();
+        let ring = KeyRing::open(dir.path(), Duration::from_secs(900)).unwrap();
+        (dir, ring)
+    }
+
+    fn token(ring: &KeyRing, config: &TokensConfig) -> String {
+        let grant = Grant {
+            subject: Subject::Customer(7),
+            scope: vec!["customer".into()],
+            roles: vec!["customer".into()],
+            email: None,
+            name: "Ann".into(),
+        };
+        sign_access_token(ring, config, &grant).unwrap()
+    }
+
+    fn digest(token: &str) -> [u8; 32] {
+        Sha256::digest(token.as_bytes()).into()
+    }
+
+    #[test]
+    fn a_verified_token_is_remembered_until_it_expires() {
+        let (_dir, ring) = ring();
+        let config = TokensConfig::default();
+        let token = token(&ring, &config);
+        let first = decode(&ring, &config, &token).expect("a fresh token verifies");
+        assert_eq!(first.sub, "customer:7");
+        let again = decode(&ring, &config, &token).expect("and verifies again");
+        assert_eq!(again.jti, first.jti);
+        let cached = ring.verified.get(&digest(&token), first.exp, |_| true);
+        assert_eq!(cached.map(|c| c.jti), Some(first.jti.clone()));
+
+        // Past its expiry and the leeway, the memo refuses it and forgets it.
+        let late = first.exp + LEEWAY_SECS as i64 + 1;
+        assert!(ring.verified.get(&digest(&token), late, |_| true).is_none());
+        assert!(ring.verified.map().is_empty());
+    }
+
+    #[test]
+    fn a_token_of_a_withdrawn_key_is_not_served_from_the_memo() {
+        let (_dir, ring) = ring();
+        let config = TokensConfig::default();
+        let token = token(&ring, &config);
+        let claims = decode(&ring, &config, &token).unwrap();
+        let now = claims.iat;
+        assert!(ring.verified.get(&digest(&token), now, |_| false).is_none());
+        assert!(ring.verified.map().is_empty());
+    }
+
+    #[test]
+    fn refused_tokens_are_not_remembered() {
+        let (_dir, ring) = ring();
+        let config = TokensConfig::default();
+        let token = token(&ring, &config);
+        let other = TokensConfig {
+            audience: "another-service".into(),
+            ..TokensConfig::default()
+        };
+        assert!(decode(&ring, &other, &token).is_none());
+        let (head, rest) = token.split_once('.').unwrap();
+        let tampered = format!("{head}.e{rest}");
+        assert!(decode(&ring, &config, &tampered).is_none());
+        assert!(ring.verified.map().is_empty());
+    }
+
+    #[test]
+    fn a_full_memo_drops_expired_tokens_first() {
+        let verified = VerifiedTokens::default();
+        let claims = |exp: i64| Claims {
+            iss: "bazaar".into(),
+            sub: "customer:1".into(),
+            aud: "bazaar".into(),
+            exp,
+            iat: 0,
+            jti: String::new(),
+            scope: String::new(),
+            roles: Vec::new(),
+            email: None,
+            name: String::new(),
+        };
+        for i in 0..MAX_VERIFIED {
+            let mut key = [0u8; 32];
+            key[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            // Half expired long ago, half live.
+            let exp = if i % 2 == 0 { 0 } else { 10_000 };
+            verified.put(key, "k".into(), claims(exp), 0);
+        }
+        verified.put([255; 32], "k".into(), claims(10_000), 1_000);
+        assert_eq!(verified.map().len(), MAX_VERIFIED / 2 + 1);
+        assert!(verified.get(&[255; 32], 1_000, |_| true).is_some());
+    }
 }
