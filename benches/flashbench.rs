@@ -600,17 +600,7 @@ async fn customers(state: &AppState, count: usize) -> anyhow::Result<Vec<String>
             let state = state.clone();
             async move {
                 let email = format!("flash{i}@example.com");
-                let customer = bazaar::customers::store::insert_customer(
-                    state.db.writer(),
-                    bazaar::customers::store::NewCustomer {
-                        email: Some(&email),
-                        name: "Flash",
-                        phone: None,
-                        password_hash: None,
-                        email_verified_at: Some(chrono::Utc::now()),
-                    },
-                )
-                .await?;
+                let customer = common::verified_customer(&state, &email, "Flash").await?;
                 anyhow::Ok(customer.id)
             }
         })

@@ -95,6 +95,26 @@ pub struct Prepared {
     pub method: i64,
 }
 
+/// Inserts a customer with a verified email and no password, skipping the sign-up's
+/// password hashing, which would dominate a bench's set-up.
+pub async fn verified_customer(
+    state: &bazaar::app::AppState,
+    email: &str,
+    name: &str,
+) -> anyhow::Result<bazaar::customers::entity::customer::Model> {
+    Ok(bazaar::customers::store::insert_customer(
+        state.db.writer(),
+        bazaar::customers::store::NewCustomer {
+            email: Some(email),
+            name,
+            phone: None,
+            password_hash: None,
+            email_verified_at: Some(chrono::Utc::now()),
+        },
+    )
+    .await?)
+}
+
 /// A region with a shipping method, one SKU with stock for every checkout, and `count`
 /// customers each holding a cart with one unit of it.
 pub async fn prepare(server: &Server, count: usize) -> anyhow::Result<Prepared> {
@@ -137,17 +157,7 @@ pub async fn prepare(server: &Server, count: usize) -> anyhow::Result<Prepared> 
             let state = state.clone();
             async move {
                 let email = format!("bench{i}@example.com");
-                let customer = bazaar::customers::store::insert_customer(
-                    state.db.writer(),
-                    bazaar::customers::store::NewCustomer {
-                        email: Some(&email),
-                        name: "Bench",
-                        phone: None,
-                        password_hash: None,
-                        email_verified_at: Some(chrono::Utc::now()),
-                    },
-                )
-                .await?;
+                let customer = verified_customer(&state, &email, "Bench").await?;
                 bazaar::cart::service::add_line(&state, &Owner::Customer(customer.id), sku, 1)
                     .await
                     .map_err(|e| anyhow::anyhow!("{:?}", e.problem()))?;

@@ -145,8 +145,8 @@ async fn skus_and_products(
     Ok(skus
         .into_iter()
         .filter_map(|s| {
-            let p = products.get(&s.product_id).cloned();
-            p.map(|p| (s.id, (s, p)))
+            let p = products.get(&s.product_id).cloned()?;
+            Some((s.id, (s, p)))
         })
         .collect())
 }
